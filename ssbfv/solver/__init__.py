@@ -1,0 +1,22 @@
+"""Finite-volume solver: operators, boundary conditions, linear solvers, conduction.
+
+Public API
+----------
+solve_conduction(mesh, conductivity, bcs, periodic=(), regions=None, tol=1e-10)
+Dirichlet, Neumann, Robin          boundary conditions
+FvDomain                           cells of some regions with connections and CSR pattern
+DiffusionOperator, solve_diffusion the diffusion operator (time term, sources, correction)
+AmgCgSolver, LinearSolver          linear solvers
+"""
+
+from .bc import BoundaryCondition, Dirichlet, Neumann, Robin
+from .conduction import ConductionResult, solve_conduction
+from .diffusion import BoundaryArrays, DiffusionOperator, solve_diffusion
+from .domain import FvDomain, interface_name
+from .linear import AmgCgSolver, LinearSolveError, LinearSolver
+
+__all__ = [
+    "AmgCgSolver", "BoundaryArrays", "BoundaryCondition", "ConductionResult", "Dirichlet",
+    "DiffusionOperator", "FvDomain", "LinearSolveError", "LinearSolver", "Neumann", "Robin",
+    "interface_name", "solve_conduction", "solve_diffusion",
+]

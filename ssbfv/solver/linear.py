@@ -1,0 +1,188 @@
+"""Linear solvers behind a small interface.
+
+The physics only calls ``solver.solve(A, b, x0) -> (x, LinearSolveInfo)``; a distributed
+backend (PETSc) can implement the same interface later.
+
+``AmgCgSolver``: conjugate gradients preconditioned by one V-cycle of pyamg smoothed
+aggregation. The AMG hierarchy is the expensive part, so it is kept and reused while the
+matrix keeps its pattern and its values change little; it is rebuilt when
+
+- there is none yet, or the matrix shape / number of non-zeros changed;
+- the relative change of the matrix values since the hierarchy was built exceeds
+  ``rebuild_change`` (||A - A_built||_inf / ||A_built||_inf, on the stored values);
+- the last solve needed more than ``rebuild_growth`` times the iterations of the first solve
+  with this hierarchy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class LinearSolveError(RuntimeError):
+    """The linear solver did not reach its tolerance."""
+
+
+@dataclass
+class LinearSolveInfo:
+    iterations: int
+    residual: float  # final relative residual ||b - A x|| / ||b||
+    converged: bool
+    setup_time_s: float  # AMG hierarchy build time in this call (0 when reused)
+    solve_time_s: float
+    rebuilt: bool
+
+
+@dataclass
+class SolverStats:
+    """Counters over the life of a solver."""
+
+    solves: int = 0
+    iterations: int = 0
+    setups: int = 0
+    setup_time_s: float = 0.0
+    solve_time_s: float = 0.0
+    history: list = field(default_factory=list)
+
+
+class LinearSolver:
+    """Interface: solve A x = b to a relative residual tolerance."""
+
+    def solve(self, A: sp.csr_matrix, b: np.ndarray, x0: np.ndarray | None = None, tol: float | None = None):
+        raise NotImplementedError
+
+
+def _pcg(A, b, x, M, tol, maxiter):
+    """Preconditioned CG; returns (x, iterations, relative residual)."""
+    bnorm = np.linalg.norm(b)
+    if bnorm == 0.0:
+        return np.zeros_like(b), 0, 0.0
+    r = b - A @ x
+    rnorm = np.linalg.norm(r)
+    if rnorm <= tol * bnorm:
+        return x, 0, rnorm / bnorm
+    z = M(r)
+    p = z.copy()
+    rz = r @ z
+    it = 0
+    while it < maxiter:
+        it += 1
+        q = A @ p
+        pq = p @ q
+        if pq <= 0.0:
+            break
+        alpha = rz / pq
+        x += alpha * p
+        r -= alpha * q
+        rnorm = np.linalg.norm(r)
+        if rnorm <= tol * bnorm:
+            break
+        z = M(r)
+        rz_new = r @ z
+        beta = rz_new / rz
+        rz = rz_new
+        p *= beta
+        p += z
+    return x, it, rnorm / bnorm
+
+
+class AmgCgSolver(LinearSolver):
+    """CG + pyamg smoothed-aggregation preconditioner with hierarchy reuse.
+
+    Parameters
+    ----------
+    tol : default relative residual tolerance
+    maxiter : iteration limit per solve
+    rebuild_change : relative matrix change that triggers a rebuild
+    rebuild_growth : iteration growth factor that triggers a rebuild
+    amg_options : keyword arguments for ``pyamg.smoothed_aggregation_solver``
+    raise_on_failure : raise LinearSolveError when the tolerance is not reached
+    """
+
+    DEFAULT_AMG = dict(
+        symmetry="hermitian",
+        strength=("symmetric", {"theta": 0.0}),
+        smooth=("jacobi", {"omega": 4.0 / 3.0, "degree": 1}),
+        improve_candidates=None,
+        max_coarse=500,
+        presmoother=("gauss_seidel", {"sweep": "symmetric"}),
+        postsmoother=("gauss_seidel", {"sweep": "symmetric"}),
+    )
+
+    def __init__(self, tol=1e-10, maxiter=1000, rebuild_change=0.3, rebuild_growth=1.5,
+                 amg_options=None, raise_on_failure=True):
+        self.tol = tol
+        self.maxiter = maxiter
+        self.rebuild_change = rebuild_change
+        self.rebuild_growth = rebuild_growth
+        self.amg_options = dict(self.DEFAULT_AMG if amg_options is None else amg_options)
+        self.raise_on_failure = raise_on_failure
+        self.stats = SolverStats()
+        self._ml = None
+        self._built_data = None
+        self._built_shape = None
+        self._base_iters = None
+        self._last_iters = None
+
+    def _needs_rebuild(self, A) -> bool:
+        if self._ml is None or self._built_shape != (A.shape, A.nnz):
+            return True
+        ref = self._built_data
+        scale = np.max(np.abs(ref))
+        if scale == 0.0 or np.max(np.abs(A.data - ref)) > self.rebuild_change * scale:
+            return True
+        if self._base_iters is not None and self._last_iters is not None:
+            if self._last_iters > self.rebuild_growth * max(self._base_iters, 4):
+                return True
+        return False
+
+    def setup(self, A):
+        """Build (or rebuild) the AMG hierarchy for A."""
+        import pyamg
+
+        t0 = time.perf_counter()
+        self._ml = pyamg.smoothed_aggregation_solver(A, **self.amg_options)
+        self._precond = self._ml.aspreconditioner(cycle="V")
+        self._built_data = A.data.copy()
+        self._built_shape = (A.shape, A.nnz)
+        self._base_iters = None
+        dt = time.perf_counter() - t0
+        self.stats.setups += 1
+        self.stats.setup_time_s += dt
+        return dt
+
+    def solve(self, A, b, x0=None, tol=None):
+        tol = self.tol if tol is None else tol
+        A = A.tocsr() if not sp.isspmatrix_csr(A) else A
+        rebuilt = self._needs_rebuild(A)
+        setup_t = self.setup(A) if rebuilt else 0.0
+        x = np.zeros(A.shape[0]) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
+        t0 = time.perf_counter()
+        x, it, res = _pcg(A, b, x, self._precond, tol, self.maxiter)
+        solve_t = time.perf_counter() - t0
+        converged = res <= tol or it == 0 and res <= tol
+        if not converged and not rebuilt:
+            # a stale hierarchy may be the cause: rebuild once and retry
+            setup_t += self.setup(A)
+            rebuilt = True
+            t0 = time.perf_counter()
+            x, it2, res = _pcg(A, b, x, self._precond, tol, self.maxiter)
+            it += it2
+            solve_t += time.perf_counter() - t0
+            converged = res <= tol
+        if self._base_iters is None:
+            self._base_iters = it
+        self._last_iters = it
+        self.stats.solves += 1
+        self.stats.iterations += it
+        self.stats.solve_time_s += solve_t
+        info = LinearSolveInfo(it, float(res), bool(converged), setup_t, solve_t, rebuilt)
+        if not converged and self.raise_on_failure:
+            raise LinearSolveError(
+                f"CG+AMG did not converge: relative residual {res:.3e} > {tol:.1e} after {it} iterations"
+            )
+        return x, info
