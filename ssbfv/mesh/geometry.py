@@ -5,8 +5,9 @@ addressing (OpenFOAM convention: internal faces first, owner = the lower cell in
 face area vector points from owner to neighbour; boundary faces point out of their owner),
 and computes face area vectors and centres and cell volumes and centres.
 
-Face matching uses a counting sort of the local faces by their smallest node and pairing
-inside each (small) bucket, so it is O(number of faces) with no global sort.
+Face matching uses an open-addressing hash table on the sorted node ids of each local face
+(expected O(number of faces), no global sort); boundary elements are matched to faces by a
+counting sort on their smallest node.
 
 Units: whatever the node coordinates are in (SI metres inside ssbfv): areas in m^2,
 volumes in m^3.
@@ -92,40 +93,66 @@ def _bucket_by_min_node(keys, n_points):
 
 
 @nb.njit(cache=True)
-def _same_key(keys, i, j):
-    for k in range(4):
-        if keys[i, k] != keys[j, k]:
-            return False
-    return True
+def _face_keys(lf_nodes, packed):
+    """Key of each local face: its three smallest node ids (which identify a triangle or a
+    quad of a conforming mesh), packed 21 bits each into one int64 when ``packed``,
+    else as three columns."""
+    n = lf_nodes.shape[0]
+    keys = np.empty((n, 1 if packed else 3), dtype=np.int64)
+    k = np.empty(4, dtype=np.int64)
+    for i in range(n):
+        _sorted_key(lf_nodes[i], k)
+        if packed:
+            keys[i, 0] = (k[0] << 42) | (k[1] << 21) | k[2]
+        else:
+            keys[i, 0] = k[0]
+            keys[i, 1] = k[1]
+            keys[i, 2] = k[2]
+    return keys
 
 
 @nb.njit(cache=True)
 def _match_faces(lf_nodes, n_points):
-    """Pair local faces sharing the same node set.
+    """Pair local faces sharing the same node set (open-addressing hash table on the face
+    keys, expected O(1) per face).
 
     Returns partner (n_local,) with the partner's local index or -1 (boundary), and the
     number of node sets shared by more than two local faces (a non-manifold mesh).
     """
     n = lf_nodes.shape[0]
-    keys = np.empty((n, 4), dtype=np.int64)
-    for i in range(n):
-        _sorted_key(lf_nodes[i], keys[i])
-    start, order = _bucket_by_min_node(keys, n_points)
+    keys = _face_keys(lf_nodes, n_points < (1 << 21))
+    m = keys.shape[1]
+    size = 1
+    while size < 2 * n:
+        size *= 2
+    mask = np.uint64(size - 1)
+    table = np.full(size, -1, dtype=np.int64)
     partner = np.full(n, -1, dtype=np.int64)
     n_bad = 0
-    for p in range(n_points):
-        for a in range(start[p], start[p + 1]):
-            i = order[a]
-            if partner[i] >= 0:
-                continue
-            for b in range(a + 1, start[p + 1]):
-                j = order[b]
-                if _same_key(keys, i, j):
-                    if partner[j] >= 0 or partner[i] >= 0:
-                        n_bad += 1
-                        continue
+    for i in range(n):
+        h = np.uint64(14695981039346656037)
+        for c in range(m):
+            h ^= np.uint64(keys[i, c])
+            h *= np.uint64(1099511628211)
+            h ^= h >> np.uint64(31)
+        slot = np.int64(h & mask)
+        while True:
+            j = table[slot]
+            if j < 0:
+                table[slot] = i
+                break
+            same = True
+            for c in range(m):
+                if keys[i, c] != keys[j, c]:
+                    same = False
+            if same:
+                if partner[j] >= 0:
+                    n_bad += 1
+                else:
                     partner[i] = j
                     partner[j] = i
+                break
+            slot = (slot + 1) & np.int64(size - 1)
     return partner, n_bad
 
 
@@ -361,11 +388,16 @@ def match_boundary_elements(face_nodes, n_internal, elem_nodes, n_points):
     """Global face index of each boundary element (triangles/quads, (n, 4) -1 padded).
 
     Returns an array with the boundary face index, -1 for no match, or -2 - f for an
-    element lying on internal face f.
+    element lying on internal face f. Elements are first matched against the boundary
+    faces only; the (rare) rest against all faces.
     """
-    return _match_boundary_elements(
-        np.ascontiguousarray(face_nodes, dtype=np.int64),
-        int(n_internal),
-        np.ascontiguousarray(elem_nodes, dtype=np.int64),
-        int(n_points),
-    )
+    face_nodes = np.ascontiguousarray(face_nodes, dtype=np.int64)
+    elem_nodes = np.ascontiguousarray(elem_nodes, dtype=np.int64)
+    n_internal = int(n_internal)
+    hit = _match_boundary_elements(face_nodes[n_internal:], 0, elem_nodes, int(n_points))
+    on_b = hit >= 0
+    hit[on_b] += n_internal
+    rest = np.flatnonzero(~on_b)
+    if rest.size:
+        hit[rest] = _match_boundary_elements(face_nodes, n_internal, elem_nodes[rest], int(n_points))
+    return hit

@@ -72,7 +72,7 @@ class DiffusionOperator:
         self.domain = domain
         self.gamma = gamma
         d = domain
-        self.gamma_f = kernels.face_coefficients(d.conn_P, d.conn_N, d.conn_dPf, d.conn_dfN, gamma)
+        self.gamma_f = kernels.face_coefficients(d.conn_P, d.conn_N, d.conn_wP, gamma)
         self.a_conn = self.gamma_f * d.conn_delta
         self._data = np.empty(d.nnz)
         self._phi_split = np.zeros(d.conn_P.size)
@@ -97,27 +97,23 @@ class DiffusionOperator:
     def gradient(self, phi, phi_b):
         """Least-squares cell gradients, using flux-continuous values on material interfaces."""
         d = self.domain
-        kernels.interface_values(d.conn_P, d.conn_N, d.conn_dPf, d.conn_dfN, self.gamma, phi, d.conn_split, self._phi_split)
+        kernels.interface_values(d.conn_P, d.conn_N, d.conn_wP, self.gamma, phi, d.conn_split, self._phi_split)
         return kernels.ls_gradient(
-            phi, d.conn_P, d.conn_N, d.conn_d, d.conn_xf - self._xP(), d.conn_xf - self._xP() - d.conn_d,
-            d.conn_split, self._phi_split, d.b_cell, d.b_d, phi_b, d.ls_inverse,
+            phi, d.conn_P, d.conn_N, d.conn_d, d.conn_face, d.conn_split, d.mesh.face_centre, d.xc,
+            self._phi_split, d.b_cell, d.b_d, phi_b, d.ls_inverse,
         )
 
-    def _xP(self):
-        d = self.domain
-        if not hasattr(self, "_xP_cache"):
-            self._xP_cache = d.mesh.cell_centres[d.cells][d.conn_P]
-        return self._xP_cache
-
     def correction(self, g, b_gam, rhs):
+        """Add the explicit non-orthogonal parts of the face fluxes to rhs (in place)."""
         d = self.domain
-        kernels.correction_rhs(g, d.conn_P, d.conn_N, d.conn_wP, self.gamma_f, d.conn_k, d.b_cell, d.b_k, b_gam, self.gamma, rhs)
+        kernels.correction_rhs(g, d.conn_P, d.conn_N, d.conn_wP, d.conn_face, d.mesh.face_area, d.conn_delta,
+                               d.conn_d, self.gamma_f, d.b_cell, d.b_k, b_gam, self.gamma, rhs)
 
     def connection_flux(self, phi, g):
         """Flux from P to N through every connection (same expression as the matrix)."""
         d = self.domain
-        gf = d.conn_wP[:, None] * g[d.conn_P] + (1.0 - d.conn_wP[:, None]) * g[d.conn_N]
-        kg = np.einsum("ij,ij->i", d.conn_k, gf)
+        kg = np.empty(d.conn_P.size)
+        kernels.connection_k_dot(g, d.conn_P, d.conn_N, d.conn_wP, d.conn_face, d.mesh.face_area, d.conn_delta, d.conn_d, kg)
         return self.a_conn * (phi[d.conn_P] - phi[d.conn_N]) - self.gamma_f * kg
 
 

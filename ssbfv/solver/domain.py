@@ -13,7 +13,8 @@ with coefficients or time:
   faces towards cells outside the domain, grouped by name: the patch name, or
   ``"<inside region>|<outside region>"`` for a cut between regions (see
   :func:`interface_name`).
-- geometry per connection and boundary face for the over-relaxed non-orthogonal
+- geometry per connection (d, delta, interpolation weight; the area vector and face centre
+  are those of the mesh face) and per boundary face for the over-relaxed non-orthogonal
   decomposition S = Delta + k, Delta = d |S|^2 / (d.S), and least-squares gradient matrices.
 - the CSR pattern of the matrix and, per connection, the positions of its four entries, so
   that assembling a new matrix only refills values.
@@ -66,16 +67,13 @@ class FvDomain:
         ni = mesh.n_internal
         own_i = mesh.owner[:ni]
         nbr_i = mesh.neighbour
-        both = in_dom[own_i] & in_dom[nbr_i]
-        f_int = np.flatnonzero(both)
+        f_int = np.flatnonzero(in_dom[own_i] & in_dom[nbr_i])
         P = [g2l[own_i[f_int]]]
         N = [g2l[nbr_i[f_int]]]
-        S = [mesh.face_area[f_int]]
-        XF = [mesh.face_centre[f_int]]
-        XN = [xc[nbr_i[f_int]]]
         FACE = [f_int]
+        SHIFT = [np.zeros((f_int.size, 3))]
 
-        # ---- periodic connections
+        # ---- periodic connections: the neighbour seen through the translation
         periodic_patches = set()
         bnd_extra_faces = []
         self.periodic = []
@@ -92,28 +90,18 @@ class FvDomain:
             # a pair with only one side in the domain stays a (no-flux) boundary face
             bnd_extra_faces.append(fa[in_dom[ca] & ~ok])
             bnd_extra_faces.append(fb[in_dom[cb] & ~ok])
-            fa, fb, ca, cb = fa[ok], fb[ok], ca[ok], cb[ok]
-            P.append(g2l[ca])
-            N.append(g2l[cb])
-            S.append(mesh.face_area[fa])
-            XF.append(mesh.face_centre[fa])
-            XN.append(xc[cb] - t)
-            FACE.append(fa)
+            P.append(g2l[ca[ok]])
+            N.append(g2l[cb[ok]])
+            FACE.append(fa[ok])
+            SHIFT.append(np.broadcast_to(t, (int(ok.sum()), 3)))
         self.conn_P = np.concatenate(P)
         self.conn_N = np.concatenate(N)
         self.conn_face = np.concatenate(FACE)
         self.n_internal_conn = f_int.size
-        S = np.concatenate(S)
-        XF = np.concatenate(XF)
-        XN = np.concatenate(XN)
-        XP = xc[self.cells[self.conn_P]]
-        self.conn_S = S
-        self.conn_xf = XF
-        self.conn_d = XN - XP  # P -> (image of) N
-        self.conn_dPf, self.conn_dfN = kernels.normal_distances(S, XP, XF, XN)
-        self.conn_delta = kernels.delta_coefficient(S, self.conn_d)  # |S|^2 / (d.S), guarded
-        self.conn_k = S - self.conn_delta[:, None] * self.conn_d
-        self.conn_wP = self.conn_dfN / (self.conn_dPf + self.conn_dfN)
+        self.conn_d, self.conn_delta, self.conn_wP = kernels.connection_geometry(
+            self.conn_face, self.conn_P, self.conn_N, self.cells, mesh.face_area, mesh.face_centre,
+            xc, np.ascontiguousarray(np.concatenate(SHIFT)),
+        )
         reg = mesh.cell_region[self.cells]
         self.conn_split = reg[self.conn_P] != reg[self.conn_N]  # material interface
 
@@ -164,24 +152,19 @@ class FvDomain:
             self._group_slices[name] = slice(int(starts[gi]), int(starts[gi + 1]))
 
         # ---- least-squares gradient matrices (inverse), fixed by geometry and region cuts
+        self.xc = np.ascontiguousarray(xc[self.cells])
         self.ls_inverse = kernels.ls_inverse(
-            self.n_cells, self.conn_P, self.conn_N, self.conn_d, self.conn_xf - XP,
-            self.conn_xf - XN, self.conn_split, self.b_cell, self.b_d,
+            self.n_cells, self.conn_P, self.conn_N, self.conn_d, self.conn_face, self.conn_split,
+            mesh.face_centre, self.xc, self.b_cell, self.b_d,
         )
 
-        # ---- CSR pattern
-        n = self.n_cells
-        rows = np.concatenate([self.conn_P, self.conn_N, np.arange(n)])
-        cols = np.concatenate([self.conn_N, self.conn_P, np.arange(n)])
-        pat = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
-        pat.sum_duplicates()
-        pat.sort_indices()
-        self.indptr = pat.indptr.astype(np.int32 if pat.nnz < 2**31 else np.int64)
-        self.indices = pat.indices.astype(self.indptr.dtype)
-        keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(pat.indptr)) * n + pat.indices
-        self.pos_PN = np.searchsorted(keys, self.conn_P * n + self.conn_N)
-        self.pos_NP = np.searchsorted(keys, self.conn_N * n + self.conn_P)
-        self.pos_diag = np.searchsorted(keys, np.arange(n, dtype=np.int64) * (n + 1))
+        # ---- CSR pattern, built once; assembly refills values
+        self.indptr, self.indices, self.pos_PN, self.pos_NP, self.pos_diag = kernels.csr_pattern(
+            self.n_cells, self.conn_P, self.conn_N
+        )
+        if self.indices.size < 2**31 - 1:
+            self.indptr = self.indptr.astype(np.int32)
+            self.indices = self.indices.astype(np.int32)
 
     # ------------------------------------------------------------------ helpers
     @property

@@ -5,6 +5,8 @@ S the area vector (out of P), d the vector from P's centre to N's (image) centre
 boundary face centre, delta = |S| / max(n.d, 0.05 |d|) (the over-relaxed orthogonal
 coefficient, [m]), k = S - delta d (the non-orthogonal remainder, tangential to the face).
 The outward flux of P through a face is  F = -Gamma_f (delta (phi_N - phi_P) + k.grad_f phi).
+Per connection only P, N, the mesh face, d, delta and the interpolation weight wP are
+stored; S, k and the face centre are recomputed from the mesh face where needed.
 """
 
 from __future__ import annotations
@@ -15,22 +17,114 @@ import numpy as np
 ORTHO_GUARD = 0.05  # as OpenFOAM: n.d is bounded below by 0.05 |d|
 
 
-def normal_distances(S, XP, XF, XN):
-    """Distances from P's centre and from N's centre to the face plane along the unit
-    normal, each bounded below by ORTHO_GUARD times the centre-to-face distance [m]."""
-    n = S / np.linalg.norm(S, axis=1)[:, None]
-    dPf = np.einsum("ij,ij->i", n, XF - XP)
-    dfN = np.einsum("ij,ij->i", n, XN - XF)
-    dPf = np.maximum(dPf, ORTHO_GUARD * np.linalg.norm(XF - XP, axis=1))
-    dfN = np.maximum(dfN, ORTHO_GUARD * np.linalg.norm(XN - XF, axis=1))
-    return dPf, dfN
-
-
 def delta_coefficient(S, d):
     """|S| / max(n.d, ORTHO_GUARD |d|) [m]: |S|^2/(d.S) on reasonable meshes."""
     mag = np.linalg.norm(S, axis=1)
     nd = np.einsum("ij,ij->i", S, d) / mag
     return mag / np.maximum(nd, ORTHO_GUARD * np.linalg.norm(d, axis=1))
+
+
+@nb.njit(cache=True)
+def connection_geometry(face, P, N, cells, face_area, face_centre, cell_centre, shift):
+    """Per connection: d (P's centre -> N's image centre), delta, and wP, the linear
+    interpolation weight of P (= dfN / (dPf + dfN) with the distances of the centres to the
+    face plane along its normal, each bounded below by ORTHO_GUARD times the
+    centre-to-face distance). ``shift`` (n, 3) is subtracted from N's centre (periodic)."""
+    n = face.shape[0]
+    d = np.empty((n, 3))
+    delta = np.empty(n)
+    wP = np.empty(n)
+    for c in range(n):
+        f = face[c]
+        p = cells[P[c]]
+        q = cells[N[c]]
+        mag = np.sqrt(face_area[f, 0] ** 2 + face_area[f, 1] ** 2 + face_area[f, 2] ** 2)
+        nd = 0.0
+        dd = 0.0
+        dPf = 0.0
+        dfN = 0.0
+        lP = 0.0
+        lN = 0.0
+        for k in range(3):
+            xn = cell_centre[q, k] - shift[c, k]
+            dk = xn - cell_centre[p, k]
+            d[c, k] = dk
+            nk = face_area[f, k] / mag
+            nd += nk * dk
+            dd += dk * dk
+            a = face_centre[f, k] - cell_centre[p, k]
+            b = xn - face_centre[f, k]
+            dPf += nk * a
+            dfN += nk * b
+            lP += a * a
+            lN += b * b
+        delta[c] = mag / max(nd, ORTHO_GUARD * np.sqrt(dd))
+        dPf = max(dPf, ORTHO_GUARD * np.sqrt(lP))
+        dfN = max(dfN, ORTHO_GUARD * np.sqrt(lN))
+        wP[c] = dfN / (dPf + dfN)
+    return d, delta, wP
+
+
+@nb.njit(cache=True)
+def csr_pattern(n, P, N):
+    """CSR pattern (sorted columns, diagonal included) of the cell graph and, per
+    connection, the positions of its (P, N) and (N, P) entries and of each diagonal."""
+    deg = np.ones(n + 1, dtype=np.int64)
+    for c in range(P.shape[0]):
+        if P[c] != N[c]:
+            deg[P[c]] += 1
+            deg[N[c]] += 1
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        indptr[i + 1] = indptr[i] + deg[i]
+    fill = indptr[:-1].copy()
+    indices = np.empty(indptr[n], dtype=np.int64)
+    for i in range(n):
+        indices[fill[i]] = i
+        fill[i] += 1
+    for c in range(P.shape[0]):
+        if P[c] != N[c]:
+            indices[fill[P[c]]] = N[c]
+            fill[P[c]] += 1
+            indices[fill[N[c]]] = P[c]
+            fill[N[c]] += 1
+    # sort each row, drop duplicates (two faces between the same pair of cells)
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    w = 0
+    for i in range(n):
+        lo = indptr[i]
+        hi = indptr[i + 1]
+        for a in range(lo + 1, hi):  # insertion sort of the (short) row in place
+            v = indices[a]
+            b = a - 1
+            while b >= lo and indices[b] > v:
+                indices[b + 1] = indices[b]
+                b -= 1
+            indices[b + 1] = v
+        for k in range(lo, hi):
+            if k == lo or indices[k] != indices[k - 1]:
+                indices[w] = indices[k]
+                w += 1
+        out_ptr[i + 1] = w
+    indices = indices[:w].copy()
+    pos_diag = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        pos_diag[i] = _find(indices, out_ptr[i], out_ptr[i + 1], i)
+    m = P.shape[0]
+    pos_PN = np.empty(m, dtype=np.int64)
+    pos_NP = np.empty(m, dtype=np.int64)
+    for c in range(m):
+        pos_PN[c] = _find(indices, out_ptr[P[c]], out_ptr[P[c] + 1], N[c])
+        pos_NP[c] = _find(indices, out_ptr[N[c]], out_ptr[N[c] + 1], P[c])
+    return out_ptr, indices, pos_PN, pos_NP, pos_diag
+
+
+@nb.njit(cache=True)
+def _find(indices, lo, hi, col):
+    for k in range(lo, hi):
+        if indices[k] == col:
+            return k
+    return -1
 
 
 @nb.njit(cache=True)
@@ -41,21 +135,23 @@ def _add_outer(M, c, r, w):
 
 
 @nb.njit(cache=True)
-def ls_inverse(n_cells, P, N, d, rPf, rNf, split, b_cell, b_d):
+def ls_inverse(n_cells, P, N, d, face, split, face_centre, xP_all, b_cell, b_d):
     """Inverse least-squares matrices (sum_j w_j r_j r_j^T)^-1, w_j = 1/|r_j|^2, per cell.
 
     r_j runs over the vectors to the neighbour (image) centres, or to the face centre where
     the connection crosses a material interface (split), and to boundary face centres.
+    ``xP_all`` holds the centres of the domain cells.
     """
     M = np.zeros((n_cells, 3, 3))
     r = np.empty(3)
     for c in range(P.shape[0]):
         if split[c]:
+            f = face[c]
             for k in range(3):
-                r[k] = rPf[c, k]
+                r[k] = face_centre[f, k] - xP_all[P[c], k]
             _add_outer(M, P[c], r, 1.0 / (r[0] ** 2 + r[1] ** 2 + r[2] ** 2))
             for k in range(3):
-                r[k] = rNf[c, k]
+                r[k] = face_centre[f, k] - xP_all[P[c], k] - d[c, k]
             _add_outer(M, N[c], r, 1.0 / (r[0] ** 2 + r[1] ** 2 + r[2] ** 2))
         else:
             for k in range(3):
@@ -100,8 +196,9 @@ def ls_inverse(n_cells, P, N, d, rPf, rNf, split, b_cell, b_d):
 
 
 @nb.njit(cache=True)
-def face_coefficients(P, N, dPf, dfN, gamma):
-    """Harmonic face coefficient Gamma_f = (dPf + dfN) / (dPf/Gamma_P + dfN/Gamma_N)."""
+def face_coefficients(P, N, wP, gamma):
+    """Harmonic face coefficient Gamma_f = 1 / ((1 - wP)/Gamma_P + wP/Gamma_N), i.e. the
+    series of the two half-distances to the face plane."""
     n = P.shape[0]
     out = np.empty(n)
     for c in range(n):
@@ -110,17 +207,17 @@ def face_coefficients(P, N, dPf, dfN, gamma):
         if gp <= 0.0 or gn <= 0.0:
             out[c] = 0.0
         else:
-            out[c] = (dPf[c] + dfN[c]) / (dPf[c] / gp + dfN[c] / gn)
+            out[c] = 1.0 / ((1.0 - wP[c]) / gp + wP[c] / gn)
     return out
 
 
 @nb.njit(cache=True)
-def interface_values(P, N, dPf, dfN, gamma, phi, split, out):
+def interface_values(P, N, wP, gamma, phi, split, out):
     """Flux-continuous face values phi_f on split connections (material interfaces)."""
     for c in range(P.shape[0]):
         if split[c]:
-            aP = gamma[P[c]] / dPf[c]
-            aN = gamma[N[c]] / dfN[c]
+            aP = gamma[P[c]] / (1.0 - wP[c])
+            aN = gamma[N[c]] / wP[c]
             s = aP + aN
             if s > 0.0:
                 out[c] = (aP * phi[P[c]] + aN * phi[N[c]]) / s
@@ -129,22 +226,28 @@ def interface_values(P, N, dPf, dfN, gamma, phi, split, out):
 
 
 @nb.njit(cache=True)
-def ls_gradient(phi, P, N, d, rPf, rNf, split, phi_split, b_cell, b_d, phi_b, ls_inv):
+def ls_gradient(phi, P, N, d, face, split, face_centre, xP_all, phi_split, b_cell, b_d, phi_b, ls_inv):
     """Least-squares cell gradients [field unit / m]."""
     n = phi.shape[0]
     rhs = np.zeros((n, 3))
+    r = np.empty(3)
     for c in range(P.shape[0]):
         p = P[c]
         q = N[c]
         if split[c]:
-            w = 1.0 / (rPf[c, 0] ** 2 + rPf[c, 1] ** 2 + rPf[c, 2] ** 2)
+            f = face[c]
+            for k in range(3):
+                r[k] = face_centre[f, k] - xP_all[p, k]
+            w = 1.0 / (r[0] ** 2 + r[1] ** 2 + r[2] ** 2)
             dv = phi_split[c] - phi[p]
             for k in range(3):
-                rhs[p, k] += w * rPf[c, k] * dv
-            w = 1.0 / (rNf[c, 0] ** 2 + rNf[c, 1] ** 2 + rNf[c, 2] ** 2)
+                rhs[p, k] += w * r[k] * dv
+            for k in range(3):
+                r[k] = face_centre[f, k] - xP_all[p, k] - d[c, k]
+            w = 1.0 / (r[0] ** 2 + r[1] ** 2 + r[2] ** 2)
             dv = phi_split[c] - phi[q]
             for k in range(3):
-                rhs[q, k] += w * rNf[c, k] * dv
+                rhs[q, k] += w * r[k] * dv
         else:
             w = 1.0 / (d[c, 0] ** 2 + d[c, 1] ** 2 + d[c, 2] ** 2)
             dv = w * (phi[q] - phi[p])
@@ -215,15 +318,32 @@ def boundary_coefficients(b_cell, b_area, b_delta, gamma, is_dir, value, h, q):
 
 
 @nb.njit(cache=True)
-def correction_rhs(g, P, N, wP, gamma_f, k, b_cell, b_k, b_gam, gamma, rhs):
+def connection_k_dot(g, P, N, wP, face, face_area, delta, d, out):
+    """k . grad_f phi per connection, k = S - delta d, grad_f linearly interpolated."""
+    for c in range(P.shape[0]):
+        p = P[c]
+        q = N[c]
+        w = wP[c]
+        f = face[c]
+        kg = 0.0
+        for j in range(3):
+            kj = face_area[f, j] - delta[c] * d[c, j]
+            kg += kj * (w * g[p, j] + (1.0 - w) * g[q, j])
+        out[c] = kg
+
+
+@nb.njit(cache=True)
+def correction_rhs(g, P, N, wP, face, face_area, delta, d, gamma_f, b_cell, b_k, b_gam, gamma, rhs):
     """Add the explicit non-orthogonal flux parts Gamma_f k.grad_f phi to rhs (in place)."""
     for c in range(P.shape[0]):
         p = P[c]
         q = N[c]
         w = wP[c]
+        f = face[c]
         kg = 0.0
         for j in range(3):
-            kg += k[c, j] * (w * g[p, j] + (1.0 - w) * g[q, j])
+            kj = face_area[f, j] - delta[c] * d[c, j]
+            kg += kj * (w * g[p, j] + (1.0 - w) * g[q, j])
         corr = gamma_f[c] * kg
         rhs[p] += corr
         rhs[q] -= corr

@@ -3,8 +3,8 @@
 The physics only calls ``solver.solve(A, b, x0) -> (x, LinearSolveInfo)``; a distributed
 backend (PETSc) can implement the same interface later.
 
-``AmgCgSolver``: conjugate gradients preconditioned by one V-cycle of pyamg smoothed
-aggregation. The AMG hierarchy is the expensive part, so it is kept and reused while the
+``AmgCgSolver``: conjugate gradients preconditioned by one cycle of smoothed-aggregation
+AMG (pyamg's kernels, see ``amg``). The AMG hierarchy is the expensive part, so it is kept and reused while the
 matrix keeps its pattern and its values change little; it is rebuilt when
 
 - there is none yet, or the matrix shape / number of non-zeros changed;
@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+
+from .amg import SmoothedAggregationHierarchy
 
 
 class LinearSolveError(RuntimeError):
@@ -91,19 +93,22 @@ def _pcg(A, b, x, M, tol, maxiter):
 
 
 class AmgCgSolver(LinearSolver):
-    """CG + pyamg smoothed-aggregation preconditioner with hierarchy reuse.
+    """CG + smoothed-aggregation AMG preconditioner with hierarchy reuse.
 
     Parameters
     ----------
-    tol : default relative residual tolerance
+    tol : default relative residual tolerance ||b - A x|| / ||b||
     maxiter : iteration limit per solve
     rebuild_change : relative matrix change that triggers a rebuild
     rebuild_growth : iteration growth factor that triggers a rebuild
-    amg_options : keyword arguments for ``pyamg.smoothed_aggregation_solver``
+    amg : "csr" (default: :class:`ssbfv.solver.amg.SmoothedAggregationHierarchy`, built from
+        pyamg's kernels in CSR, W-cycle) or "pyamg" (``pyamg.smoothed_aggregation_solver``
+        with ``amg_options``, V-cycle; slower, kept for comparison)
+    amg_options : keyword arguments for the chosen hierarchy builder
     raise_on_failure : raise LinearSolveError when the tolerance is not reached
     """
 
-    DEFAULT_AMG = dict(
+    PYAMG_DEFAULTS = dict(
         symmetry="hermitian",
         strength=("symmetric", {"theta": 0.0}),
         smooth=("jacobi", {"omega": 4.0 / 3.0, "degree": 1}),
@@ -114,22 +119,26 @@ class AmgCgSolver(LinearSolver):
     )
 
     def __init__(self, tol=1e-10, maxiter=1000, rebuild_change=0.3, rebuild_growth=1.5,
-                 amg_options=None, raise_on_failure=True):
+                 amg="csr", amg_options=None, raise_on_failure=True):
+        if amg not in ("csr", "pyamg"):
+            raise ValueError("amg must be 'csr' or 'pyamg'")
         self.tol = tol
         self.maxiter = maxiter
         self.rebuild_change = rebuild_change
         self.rebuild_growth = rebuild_growth
-        self.amg_options = dict(self.DEFAULT_AMG if amg_options is None else amg_options)
+        self.amg = amg
+        default = self.PYAMG_DEFAULTS if amg == "pyamg" else {}
+        self.amg_options = dict(default if amg_options is None else amg_options)
         self.raise_on_failure = raise_on_failure
         self.stats = SolverStats()
-        self._ml = None
+        self.hierarchy = None
         self._built_data = None
         self._built_shape = None
         self._base_iters = None
         self._last_iters = None
 
     def _needs_rebuild(self, A) -> bool:
-        if self._ml is None or self._built_shape != (A.shape, A.nnz):
+        if self.hierarchy is None or self._built_shape != (A.shape, A.nnz):
             return True
         ref = self._built_data
         scale = np.max(np.abs(ref))
@@ -141,12 +150,16 @@ class AmgCgSolver(LinearSolver):
         return False
 
     def setup(self, A):
-        """Build (or rebuild) the AMG hierarchy for A."""
-        import pyamg
-
+        """Build (or rebuild) the AMG hierarchy for A; returns the build time [s]."""
         t0 = time.perf_counter()
-        self._ml = pyamg.smoothed_aggregation_solver(A, **self.amg_options)
-        self._precond = self._ml.aspreconditioner(cycle="V")
+        if self.amg == "pyamg":
+            import pyamg
+
+            self.hierarchy = pyamg.smoothed_aggregation_solver(A, **self.amg_options)
+            self._precond = self.hierarchy.aspreconditioner(cycle="V")
+        else:
+            self.hierarchy = SmoothedAggregationHierarchy(A, **self.amg_options)
+            self._precond = self.hierarchy
         self._built_data = A.data.copy()
         self._built_shape = (A.shape, A.nnz)
         self._base_iters = None
@@ -164,7 +177,7 @@ class AmgCgSolver(LinearSolver):
         t0 = time.perf_counter()
         x, it, res = _pcg(A, b, x, self._precond, tol, self.maxiter)
         solve_t = time.perf_counter() - t0
-        converged = res <= tol or it == 0 and res <= tol
+        converged = res <= tol
         if not converged and not rebuilt:
             # a stale hierarchy may be the cause: rebuild once and retry
             setup_t += self.setup(A)
@@ -174,6 +187,7 @@ class AmgCgSolver(LinearSolver):
             it += it2
             solve_t += time.perf_counter() - t0
             converged = res <= tol
+            self._base_iters = it2
         if self._base_iters is None:
             self._base_iters = it
         self._last_iters = it
