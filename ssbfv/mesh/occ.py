@@ -1,0 +1,186 @@
+"""Conformal, periodic tetrahedral meshes of sphere packings with gmsh's OpenCASCADE kernel.
+
+Geometry (DESIGN.md §1): a separator box [0, t_sep] and a cathode box [t_sep, x_max], both
+[0, Ly] x [0, Lz]; spheres (centres in the cathode) plus their periodic copies across the
+y and z sides. Everything is fragmented at once; every fragment volume is then labelled
+from the inputs it came from (gmsh's fragment map, exact — no point-in-volume guesses):
+
+- not inside either box            -> removed (outside the cell)
+- inside the separator box         -> ``separator`` (spheres are trimmed by the slab)
+- inside a sphere of species k     -> the name of the first such species (priority by
+                                      species order: a lens shared by active and filler is
+                                      active)
+- otherwise                        -> ``polymer``
+
+Periodic sides: each surface on y = 0 (z = 0) is matched to the surface on y = Ly (z = Lz)
+whose centre of mass is its translate, and meshed identically (``setPeriodic``).
+Physical groups: volumes per region name; surfaces ``anode`` (x = 0), ``collector``
+(x = x_max), ``ymin``, ``ymax``, ``zmin``, ``zmax``.
+
+All lengths passed to gmsh are in µm (gmsh's tolerances are absolute); the file is written
+in µm: read it with ``ssbfv.mesh.read(path, scale=1e-6)``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .generate import gmsh_session
+
+UM = 1e-6
+PATCHES = ("anode", "collector", "ymin", "ymax", "zmin", "zmax")
+
+
+class OccMeshError(RuntimeError):
+    """gmsh/OpenCASCADE could not mesh the geometry (the message says at which stage)."""
+
+
+@dataclass
+class OccMeshResult:
+    path: str
+    n_tets: int
+    times: dict = field(default_factory=dict)
+    n_fragments: dict = field(default_factory=dict)
+
+
+def _periodic_copies(centres_um, radii_um, ly, lz):
+    """Spheres and their translates by ±Ly, ±Lz that reach into the box laterally.
+    Returns (centres, radii, index of the original sphere)."""
+    cs, rs, idx = [], [], []
+    for dy in (-ly, 0.0, ly):
+        for dz in (-lz, 0.0, lz):
+            c = centres_um + [0.0, dy, dz]
+            r = radii_um
+            inside = (c[:, 1] + r > 0) & (c[:, 1] - r < ly) & (c[:, 2] + r > 0) & (c[:, 2] - r < lz)
+            cs.append(c[inside])
+            rs.append(r[inside])
+            idx.append(np.flatnonzero(inside))
+    return np.concatenate(cs), np.concatenate(rs), np.concatenate(idx)
+
+
+def mesh_spheres_occ(path, centres, radii, species, species_names, box, separator_thickness,
+                     h, h_min=None, curvature_points=12, algorithm3d=10, optimize=True,
+                     msh_version=4.1, threads=1, verbose=False) -> OccMeshResult:
+    """Mesh a half-cell with spheres (all lengths in m) and write a gmsh file in µm.
+
+    Parameters
+    ----------
+    centres, radii, species : spheres [m] and their species index
+    species_names : region name per species (priority in this order)
+    box : (x_max, Ly, Lz) [m]; separator_thickness [m]
+    h : target element size [m]; h_min : smallest element size [m] (default h / 4)
+    curvature_points : elements per 2 pi of surface curvature (gmsh MeshSizeFromCurvature)
+    algorithm3d : gmsh 3D algorithm (10: HXT, 1: Delaunay)
+    optimize : run gmsh's tetrahedron optimiser
+
+    Raises OccMeshError when OpenCASCADE or gmsh fails, or the periodic sides do not match.
+    """
+    path = os.fspath(path)
+    c_um = np.asarray(centres, dtype=np.float64) / UM
+    r_um = np.asarray(radii, dtype=np.float64) / UM
+    species = np.asarray(species, dtype=np.int64)
+    x_max, ly, lz = (float(v) / UM for v in box)
+    t_sep = float(separator_thickness) / UM
+    h_um = float(h) / UM
+    h_min_um = h_um / 4.0 if h_min is None else float(h_min) / UM
+    eps = 1e-6 * max(x_max, ly, lz)
+    times = {}
+    t0 = time.perf_counter()
+    with gmsh_session(verbose=verbose, threads=threads) as gmsh:
+        occ = gmsh.model.occ
+        boxes = []
+        if t_sep > 0:
+            boxes.append(("separator", occ.addBox(0.0, 0.0, 0.0, t_sep, ly, lz)))
+        boxes.append(("cathode", occ.addBox(t_sep, 0.0, 0.0, x_max - t_sep, ly, lz)))
+        pc, pr, pidx = _periodic_copies(c_um, r_um, ly, lz)
+        sphere_tags = [occ.addSphere(float(x), float(y), float(z), float(r)) for (x, y, z), r in zip(pc, pr)]
+        try:
+            _, omap = occ.fragment([(3, t) for _, t in boxes], [(3, t) for t in sphere_tags])
+            occ.synchronize()
+        except Exception as exc:
+            raise OccMeshError(f"OpenCASCADE fragment failed: {exc}") from exc
+        times["fragment_s"] = time.perf_counter() - t0
+
+        # parents of every fragment volume, from the fragment map (inputs in order)
+        n_box = len(boxes)
+        kinds = [name for name, _ in boxes] + [int(species[i]) for i in pidx]
+        parents: dict[int, set] = {}
+        for k, m in enumerate(omap):
+            for dim, tag in m:
+                if dim == 3:
+                    parents.setdefault(tag, set()).add(kinds[k] if k < n_box else ("sphere", kinds[k]))
+        regions: dict[str, list[int]] = {}
+        removed = []
+        for tag, ps in parents.items():
+            if "separator" in ps:
+                name = "separator"
+            elif "cathode" not in ps:
+                removed.append(tag)
+                continue
+            else:
+                sp_in = sorted(k for kind, k in (p for p in ps if isinstance(p, tuple)))
+                name = species_names[sp_in[0]] if sp_in else "polymer"
+            regions.setdefault(name, []).append(tag)
+        if removed:
+            occ.remove([(3, t) for t in removed], recursive=True)
+            occ.synchronize()
+
+        def surfaces_at(axis, value):
+            lo = [-eps, -eps, -eps]
+            hi = [x_max + eps, ly + eps, lz + eps]
+            lo[axis] = value - eps
+            hi[axis] = value + eps
+            return [s for _, s in gmsh.model.getEntitiesInBoundingBox(*lo, *hi, dim=2)]
+
+        sides = {
+            "anode": surfaces_at(0, 0.0), "collector": surfaces_at(0, x_max),
+            "ymin": surfaces_at(1, 0.0), "ymax": surfaces_at(1, ly),
+            "zmin": surfaces_at(2, 0.0), "zmax": surfaces_at(2, lz),
+        }
+        for axis, (a, b), period in ((1, ("ymin", "ymax"), ly), (2, ("zmin", "zmax"), lz)):
+            t = [0.0, 0.0, 0.0]
+            t[axis] = period
+            if len(sides[a]) != len(sides[b]):
+                raise OccMeshError(
+                    f"periodic mismatch: {len(sides[a])} surfaces on {a} but {len(sides[b])} on {b}"
+                )
+            cb = np.array([occ.getCenterOfMass(2, s) for s in sides[b]])
+            mb = np.array([occ.getMass(2, s) for s in sides[b]])
+            affine = [1, 0, 0, t[0], 0, 1, 0, t[1], 0, 0, 1, t[2], 0, 0, 0, 1]
+            for s in sides[a]:
+                c = np.array(occ.getCenterOfMass(2, s)) + t
+                d = np.linalg.norm(cb - c, axis=1)
+                j = int(np.argmin(d))
+                if d[j] > 1e-6 * max(ly, lz) or abs(mb[j] - occ.getMass(2, s)) > 1e-6 * max(mb[j], 1e-12):
+                    raise OccMeshError(f"periodic mismatch: surface {s} on {a} has no translate on {b}")
+                gmsh.model.mesh.setPeriodic(2, [sides[b][j]], [s], affine)
+        for name, tags in regions.items():
+            gmsh.model.addPhysicalGroup(3, tags, name=name)
+        for name in PATCHES:
+            gmsh.model.addPhysicalGroup(2, sides[name], name=name)
+
+        gmsh.option.setNumber("Mesh.MeshSizeMax", h_um)
+        gmsh.option.setNumber("Mesh.MeshSizeMin", h_min_um)
+        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", curvature_points)
+        gmsh.option.setNumber("Mesh.Algorithm3D", algorithm3d)
+        gmsh.option.setNumber("Mesh.Optimize", 1 if optimize else 0)
+        gmsh.option.setNumber("Mesh.MshFileVersion", msh_version)
+        t1 = time.perf_counter()
+        try:
+            gmsh.model.mesh.generate(3)
+        except Exception as exc:
+            raise OccMeshError(f"gmsh 3D meshing failed: {exc}") from exc
+        times["mesh_s"] = time.perf_counter() - t1
+        _, tags, _ = gmsh.model.mesh.getElements(3)
+        n_tets = int(sum(len(t) for t in tags))
+        if n_tets == 0:
+            raise OccMeshError("gmsh produced no tetrahedra")
+        tmp = path + ".tmp.msh"
+        gmsh.write(tmp)
+        os.replace(tmp, path)
+    times["total_s"] = time.perf_counter() - t0
+    return OccMeshResult(path, n_tets, times, {k: len(v) for k, v in regions.items()})

@@ -1,0 +1,121 @@
+"""Meshing sphere packings with OpenCASCADE: exact geometry checks, periodicity, priorities,
+the clean-up rules and the mesh report."""
+
+import numpy as np
+import pytest
+
+from ssbfv.mesh import pair_periodic, read
+from ssbfv.mesh.cleanup import clean_spheres
+from ssbfv.mesh.occ import mesh_spheres_occ
+from ssbfv.mesh.report import format_report, mesh_report
+
+UM = 1e-6
+BOX = (30 * UM, 20 * UM, 20 * UM)  # x_max, Ly, Lz
+SEP = 5 * UM
+
+
+def lens_volume(R, r, d):
+    """Volume of the intersection of two spheres of radii R, r at centre distance d."""
+    return np.pi * (R + r - d) ** 2 * (d**2 + 2 * d * r - 3 * r**2 + 2 * d * R + 6 * r * R - 3 * R**2) / (12 * d)
+
+
+def mesh_it(tmp_path, centres, radii, species, h=0.6 * UM, names=("active", "filler")):
+    path = tmp_path / "m.msh"
+    mesh_spheres_occ(path, np.asarray(centres) * UM, np.asarray(radii) * UM, species, names, BOX, SEP, h=h)
+    return read(path, scale=UM)
+
+
+def test_one_sphere_volume_and_area(tmp_path):
+    r = 4.0
+    mesh = mesh_it(tmp_path, [[17.0, 10.0, 10.0]], [r], [0])
+    exact = 4 / 3 * np.pi * (r * UM) ** 3
+    v = mesh.cell_volumes[mesh.region_cells("active")].sum()
+    assert v == pytest.approx(exact, rel=0.01)
+    faces, _, _ = mesh.interface_faces("active", "polymer")
+    area = mesh.face_areas[faces].sum()
+    assert area == pytest.approx(4 * np.pi * (r * UM) ** 2, rel=0.01)
+    total = mesh.cell_volumes.sum()
+    assert total == pytest.approx(np.prod(BOX), rel=1e-9)
+    assert mesh.cell_volumes[mesh.region_cells("separator")].sum() == pytest.approx(SEP * BOX[1] * BOX[2], rel=1e-9)
+
+
+def test_two_overlapping_spheres_lens_goes_to_active(tmp_path):
+    R, r, d = 4.0, 3.0, 5.0
+    mesh = mesh_it(tmp_path, [[15.0, 10.0, 10.0], [15.0 + d, 10.0, 10.0]], [R, r], [0, 1])
+    va = mesh.cell_volumes[mesh.region_cells("active")].sum()
+    vf = mesh.cell_volumes[mesh.region_cells("filler")].sum()
+    lens = lens_volume(R, r, d) * UM**3
+    assert va == pytest.approx(4 / 3 * np.pi * (R * UM) ** 3, rel=0.01)
+    assert vf == pytest.approx(4 / 3 * np.pi * (r * UM) ** 3 - lens, rel=0.015)
+    # the active/filler interface is the cap of the active sphere inside the filler sphere
+    a = (d**2 + R**2 - r**2) / (2 * d)
+    cap = 2 * np.pi * R * (R - a) * UM**2
+    faces, _, _ = mesh.interface_faces("active", "filler")
+    assert mesh.face_areas[faces].sum() == pytest.approx(cap, rel=0.02)
+
+
+def test_sphere_across_periodic_sides_and_trimmed_by_planes(tmp_path):
+    # crosses y = 0 and z = Lz, and the separator plane x = 5 um
+    r = 4.0
+    mesh = mesh_it(tmp_path, [[7.0, 1.0, 19.0]], [r], [0])
+    for a, b, t in (("ymin", "ymax", (0, BOX[1], 0)), ("zmin", "zmax", (0, 0, BOX[2]))):
+        fa, fb = pair_periodic(mesh, a, b, t)
+        assert fa.size > 0
+    # the part below the separator plane (a cap of height 2 um) belongs to the separator
+    h_cap = r - (7.0 - 5.0)
+    cap = np.pi * h_cap**2 * (3 * r - h_cap) / 3 * UM**3
+    v = mesh.cell_volumes[mesh.region_cells("active")].sum()
+    assert v == pytest.approx(4 / 3 * np.pi * (r * UM) ** 3 - cap, rel=0.01)
+
+
+def test_report_on_small_packing(tmp_path):
+    centres = [[14.0, 5.0, 5.0], [20.5, 5.0, 5.0], [27.0, 5.0, 5.0], [12.0, 14.0, 14.0], [20.0, 14.0, 6.0]]
+    radii = [3.5, 3.5, 3.5, 3.0, 2.0]
+    species = [0, 0, 0, 0, 1]
+    c, rep = clean_spheres(np.array(centres) * UM, np.array(radii) * UM, species, BOX, SEP, 0.15 * UM)
+    assert rep.remaining_violations == 0
+    path = tmp_path / "m.msh"
+    mesh_spheres_occ(path, c, np.array(radii) * UM, species, ("active", "filler"), BOX, SEP, h=0.8 * UM)
+    mesh = read(path, scale=UM)
+    r = mesh_report(mesh)
+    text = format_report(r)
+    assert r["periodic"]["ymin-ymax"]["ok"] and r["periodic"]["zmin-zmax"]["ok"]
+    # a chain of three actives touches the collector (x = 30: the third reaches 30.5, necks
+    # join them); the lone sphere at (12, 14, 14) does not reach it
+    ac = r["active_clusters"]
+    assert ac["count"] == 2 and ac["isolated_count"] == 1
+    lone = 4 / 3 * np.pi * (3.0 * UM) ** 3
+    assert ac["isolated_volume_m3"] == pytest.approx(lone, rel=0.02)
+    fr = r["fractions"]
+    assert sum(fr[n] for n in ("active", "filler", "polymer")) == pytest.approx(1.0, rel=1e-9)
+    assert 0 < fr["filler_of_electrolyte"] < 0.1
+    assert r["quality"]["min"] > 0
+    assert "connected to the collector" in text
+
+
+def test_cleanup_removes_near_tangencies():
+    rng = np.random.default_rng(3)
+    n = 40
+    c = np.column_stack([rng.uniform(SEP, BOX[0], n), rng.uniform(0, BOX[1], n), rng.uniform(0, BOX[2], n)])
+    r = np.where(rng.random(n) < 0.5, 3.0 * UM, 1.5 * UM)
+    sp = (r < 2 * UM).astype(int)
+    clr = 0.2 * UM
+    new, rep = clean_spheres(c, r, sp, BOX, SEP, clr)
+    assert rep.remaining_violations == 0 and rep.moved_spheres > 0
+    assert rep.max_displacement < 10 * clr
+    # check rule 1 and 2 independently
+    d = new[:, None, :] - new[None, :, :]
+    d[..., 1] -= BOX[1] * np.round(d[..., 1] / BOX[1])
+    d[..., 2] -= BOX[2] * np.round(d[..., 2] / BOX[2])
+    gap = np.linalg.norm(d, axis=2) - r[:, None] - r[None, :]
+    iu = np.triu_indices(n, 1)
+    assert np.all(np.abs(gap[iu]) >= 0.999 * clr)
+    for axis, value, period in ((0, SEP, None), (0, BOX[0], None), (1, 0.0, BOX[1]), (2, 0.0, BOX[2])):
+        s = new[:, axis] - value
+        if period:
+            s -= period * np.round(s / period)
+        assert np.all(np.abs(np.abs(s) - r) >= 0.999 * clr)
+    # and a tangent pair is actually flagged (the check can fail)
+    c2 = np.array([[15 * UM, 10 * UM, 10 * UM], [21 * UM, 10 * UM, 10 * UM]])
+    _, rep2 = clean_spheres(c2, np.array([3 * UM, 3 * UM]), [1, 1], BOX, SEP, clr)
+    assert rep2.moved_spheres == 2
