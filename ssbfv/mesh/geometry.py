@@ -49,29 +49,29 @@ def _sorted_key(nodes, out):
 
 
 @nb.njit(cache=True)
-def _local_faces(cell_nodes, cell_nface):
-    """Node lists (n_local, 4) of all local faces, and the cell of each local face."""
-    n_cells = cell_nodes.shape[0]
+def _offsets(cell_nface):
+    """First local-face index of each cell (CSR offsets) and the cell of each local face."""
+    n_cells = cell_nface.shape[0]
     offsets = np.zeros(n_cells + 1, dtype=np.int64)
     for c in range(n_cells):
         offsets[c + 1] = offsets[c] + cell_nface[c]
-    n_loc = offsets[n_cells]
-    lf_nodes = np.empty((n_loc, 4), dtype=np.int64)
-    lf_cell = np.empty(n_loc, dtype=np.int64)
+    lf_cell = np.empty(offsets[n_cells], dtype=np.int32)
     for c in range(n_cells):
-        o = offsets[c]
-        if cell_nface[c] == 4:
-            for f in range(4):
-                for k in range(4):
-                    li = TET_FACES[f, k]
-                    lf_nodes[o + f, k] = cell_nodes[c, li] if li >= 0 else -1
-                lf_cell[o + f] = c
-        else:
-            for f in range(6):
-                for k in range(4):
-                    lf_nodes[o + f, k] = cell_nodes[c, HEX_FACES[f, k]]
-                lf_cell[o + f] = c
-    return lf_nodes, lf_cell, offsets
+        for i in range(offsets[c], offsets[c + 1]):
+            lf_cell[i] = c
+    return offsets, lf_cell
+
+
+@nb.njit(cache=True)
+def _local_face_nodes(cell_nodes, cell_nface, c, f, out):
+    """Nodes of local face f of cell c into out (4, -1 padded)."""
+    if cell_nface[c] == 4:
+        for k in range(3):
+            out[k] = cell_nodes[c, TET_FACES[f, k]]
+        out[3] = -1
+    else:
+        for k in range(4):
+            out[k] = cell_nodes[c, HEX_FACES[f, k]]
 
 
 @nb.njit(cache=True)
@@ -93,41 +93,46 @@ def _bucket_by_min_node(keys, n_points):
 
 
 @nb.njit(cache=True)
-def _face_keys(lf_nodes, packed):
+def _face_keys(cell_nodes, cell_nface, offsets, packed):
     """Key of each local face: its three smallest node ids (which identify a triangle or a
     quad of a conforming mesh), packed 21 bits each into one int64 when ``packed``,
     else as three columns."""
-    n = lf_nodes.shape[0]
+    n_cells = cell_nodes.shape[0]
+    n = offsets[n_cells]
     keys = np.empty((n, 1 if packed else 3), dtype=np.int64)
+    nodes = np.empty(4, dtype=np.int64)
     k = np.empty(4, dtype=np.int64)
-    for i in range(n):
-        _sorted_key(lf_nodes[i], k)
-        if packed:
-            keys[i, 0] = (k[0] << 42) | (k[1] << 21) | k[2]
-        else:
-            keys[i, 0] = k[0]
-            keys[i, 1] = k[1]
-            keys[i, 2] = k[2]
+    for c in range(n_cells):
+        for f in range(cell_nface[c]):
+            i = offsets[c] + f
+            _local_face_nodes(cell_nodes, cell_nface, c, f, nodes)
+            _sorted_key(nodes, k)
+            if packed:
+                keys[i, 0] = (k[0] << 42) | (k[1] << 21) | k[2]
+            else:
+                keys[i, 0] = k[0]
+                keys[i, 1] = k[1]
+                keys[i, 2] = k[2]
     return keys
 
 
 @nb.njit(cache=True)
-def _match_faces(lf_nodes, n_points):
+def _match_faces(cell_nodes, cell_nface, offsets, n_points):
     """Pair local faces sharing the same node set (open-addressing hash table on the face
     keys, expected O(1) per face).
 
     Returns partner (n_local,) with the partner's local index or -1 (boundary), and the
     number of node sets shared by more than two local faces (a non-manifold mesh).
     """
-    n = lf_nodes.shape[0]
-    keys = _face_keys(lf_nodes, n_points < (1 << 21))
+    keys = _face_keys(cell_nodes, cell_nface, offsets, n_points < (1 << 21))
+    n = keys.shape[0]
     m = keys.shape[1]
     size = 1
     while size < 2 * n:
         size *= 2
     mask = np.uint64(size - 1)
-    table = np.full(size, -1, dtype=np.int64)
-    partner = np.full(n, -1, dtype=np.int64)
+    table = np.full(size, -1, dtype=np.int32)
+    partner = np.full(n, -1, dtype=np.int32)
     n_bad = 0
     for i in range(n):
         h = np.uint64(14695981039346656037)
@@ -303,12 +308,17 @@ def _cell_geometry(points, cell_nodes, cell_nface, owner, neighbour, face_area, 
 
 
 @nb.njit(cache=True)
-def _gather_face_nodes(lf_nodes, face_local):
+def _gather_face_nodes(cell_nodes, cell_nface, lf_cell, offsets, face_local):
+    """Node lists (n_faces, 4), -1 padded, of the global faces (int32)."""
     n = face_local.shape[0]
-    out = np.empty((n, 4), dtype=np.int64)
+    out = np.empty((n, 4), dtype=np.int32)
+    nodes = np.empty(4, dtype=np.int64)
     for f in range(n):
+        i = face_local[f]
+        c = lf_cell[i]
+        _local_face_nodes(cell_nodes, cell_nface, c, i - offsets[c], nodes)
         for k in range(4):
-            out[f, k] = lf_nodes[face_local[f], k]
+            out[f, k] = nodes[k]
     return out
 
 
@@ -361,15 +371,20 @@ def build_geometry(points: np.ndarray, cell_nodes: np.ndarray, cell_nface: np.nd
     points = np.ascontiguousarray(points, dtype=np.float64)
     cell_nodes = np.ascontiguousarray(cell_nodes, dtype=np.int64)
     cell_nface = np.ascontiguousarray(cell_nface, dtype=np.int64)
-    lf_nodes, lf_cell, offsets = _local_faces(cell_nodes, cell_nface)
-    partner, n_bad = _match_faces(lf_nodes, points.shape[0])
+    if points.shape[0] >= 2**31 - 1:
+        raise ValueError("meshes with more than 2^31 points are not supported")
+    offsets, lf_cell = _offsets(cell_nface)
+    if offsets[-1] >= 2**30:
+        raise ValueError("meshes with more than 2^30 cell faces are not supported")
+    partner, n_bad = _match_faces(cell_nodes, cell_nface, offsets, points.shape[0])
     if n_bad:
         raise FaceTopologyError(
             f"non-conforming mesh: {n_bad} faces are shared by more than two cells"
         )
     face_local, owner, neighbour, n_int = _number_faces(lf_cell, partner, offsets)
-    face_nodes = _gather_face_nodes(lf_nodes, face_local)
-    del lf_nodes, lf_cell, partner
+    del partner
+    face_nodes = _gather_face_nodes(cell_nodes, cell_nface, lf_cell, offsets, face_local)
+    del lf_cell, face_local
     face_area, face_centre = _face_geometry(points, face_nodes)
     vol, cen = _cell_geometry(points, cell_nodes, cell_nface, owner, neighbour, face_area, face_centre)
     return dict(
@@ -391,13 +406,13 @@ def match_boundary_elements(face_nodes, n_internal, elem_nodes, n_points):
     element lying on internal face f. Elements are first matched against the boundary
     faces only; the (rare) rest against all faces.
     """
-    face_nodes = np.ascontiguousarray(face_nodes, dtype=np.int64)
     elem_nodes = np.ascontiguousarray(elem_nodes, dtype=np.int64)
     n_internal = int(n_internal)
-    hit = _match_boundary_elements(face_nodes[n_internal:], 0, elem_nodes, int(n_points))
+    hit = _match_boundary_elements(np.ascontiguousarray(face_nodes[n_internal:], dtype=np.int64), 0, elem_nodes, int(n_points))
     on_b = hit >= 0
     hit[on_b] += n_internal
     rest = np.flatnonzero(~on_b)
     if rest.size:
-        hit[rest] = _match_boundary_elements(face_nodes, n_internal, elem_nodes[rest], int(n_points))
+        hit[rest] = _match_boundary_elements(np.ascontiguousarray(face_nodes, dtype=np.int64), n_internal,
+                                             elem_nodes[rest], int(n_points))
     return hit

@@ -75,11 +75,10 @@ class SmoothedAggregationHierarchy:
             AT = Af @ T
             P = (T - sp.diags(omega / gersh) @ AT).tocsr()
             P.sort_indices()
-            R = P.T.tocsr()
-            Ac = (R @ (Af @ P)).tocsr()
+            Ac = (P.T @ (Af @ P)).tocsr()
             Ac.sort_indices()
             self.levels[-1].P = P
-            self.levels[-1].R = R
+            self.levels[-1].R = P.T  # a CSC view of P: restriction without a copy
             self.levels.append(Level(Ac))
         coarse = self.levels[-1].A.toarray()
         self.coarse_inverse = np.linalg.pinv(coarse) if coarse.size else coarse

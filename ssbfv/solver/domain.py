@@ -71,7 +71,7 @@ class FvDomain:
         P = [g2l[own_i[f_int]]]
         N = [g2l[nbr_i[f_int]]]
         FACE = [f_int]
-        SHIFT = [np.zeros((f_int.size, 3))]
+        SHIFT = []  # translations of the periodic connections (after the internal ones)
 
         # ---- periodic connections: the neighbour seen through the translation
         periodic_patches = set()
@@ -94,13 +94,15 @@ class FvDomain:
             N.append(g2l[cb[ok]])
             FACE.append(fa[ok])
             SHIFT.append(np.broadcast_to(t, (int(ok.sum()), 3)))
-        self.conn_P = np.concatenate(P)
-        self.conn_N = np.concatenate(N)
-        self.conn_face = np.concatenate(FACE)
+        index = np.int32 if mesh.n_faces < 2**31 - 1 else np.int64
+        self.conn_P = np.concatenate(P).astype(index)
+        self.conn_N = np.concatenate(N).astype(index)
+        self.conn_face = np.concatenate(FACE).astype(index)
         self.n_internal_conn = f_int.size
+        shift = np.ascontiguousarray(np.concatenate(SHIFT)) if SHIFT else np.zeros((0, 3))
         self.conn_d, self.conn_delta, self.conn_wP = kernels.connection_geometry(
             self.conn_face, self.conn_P, self.conn_N, self.cells, mesh.face_area, mesh.face_centre,
-            xc, np.ascontiguousarray(np.concatenate(SHIFT)),
+            xc, shift,
         )
         reg = mesh.cell_region[self.cells]
         self.conn_split = reg[self.conn_P] != reg[self.conn_N]  # material interface
@@ -165,6 +167,9 @@ class FvDomain:
         if self.indices.size < 2**31 - 1:
             self.indptr = self.indptr.astype(np.int32)
             self.indices = self.indices.astype(np.int32)
+            self.pos_PN = self.pos_PN.astype(np.int32)
+            self.pos_NP = self.pos_NP.astype(np.int32)
+            self.pos_diag = self.pos_diag.astype(np.int32)
 
     # ------------------------------------------------------------------ helpers
     @property

@@ -29,8 +29,10 @@ def connection_geometry(face, P, N, cells, face_area, face_centre, cell_centre, 
     """Per connection: d (P's centre -> N's image centre), delta, and wP, the linear
     interpolation weight of P (= dfN / (dPf + dfN) with the distances of the centres to the
     face plane along its normal, each bounded below by ORTHO_GUARD times the
-    centre-to-face distance). ``shift`` (n, 3) is subtracted from N's centre (periodic)."""
+    centre-to-face distance). ``shift`` (m, 3) is subtracted from N's centre for the last m
+    connections (the periodic ones)."""
     n = face.shape[0]
+    first_shifted = n - shift.shape[0]
     d = np.empty((n, 3))
     delta = np.empty(n)
     wP = np.empty(n)
@@ -46,7 +48,9 @@ def connection_geometry(face, P, N, cells, face_area, face_centre, cell_centre, 
         lP = 0.0
         lN = 0.0
         for k in range(3):
-            xn = cell_centre[q, k] - shift[c, k]
+            xn = cell_centre[q, k]
+            if c >= first_shifted:
+                xn -= shift[c - first_shifted, k]
             dk = xn - cell_centre[p, k]
             d[c, k] = dk
             nk = face_area[f, k] / mag

@@ -8,8 +8,9 @@ AMG (pyamg's kernels, see ``amg``). The AMG hierarchy is the expensive part, so 
 matrix keeps its pattern and its values change little; it is rebuilt when
 
 - there is none yet, or the matrix shape / number of non-zeros changed;
-- the relative change of the matrix values since the hierarchy was built exceeds
-  ``rebuild_change`` (||A - A_built||_inf / ||A_built||_inf, on the stored values);
+- the relative change of the matrix diagonal since the hierarchy was built exceeds
+  ``rebuild_change`` (max |diag A - diag A_built| / max |diag A_built|; the diagonal sums
+  the face coefficients, so it follows every coefficient change, at 1/nnz of the memory);
 - the last solve needed more than ``rebuild_growth`` times the iterations of the first solve
   with this hierarchy.
 """
@@ -142,7 +143,7 @@ class AmgCgSolver(LinearSolver):
             return True
         ref = self._built_data
         scale = np.max(np.abs(ref))
-        if scale == 0.0 or np.max(np.abs(A.data - ref)) > self.rebuild_change * scale:
+        if scale == 0.0 or np.max(np.abs(A.diagonal() - ref)) > self.rebuild_change * scale:
             return True
         if self._base_iters is not None and self._last_iters is not None:
             if self._last_iters > self.rebuild_growth * max(self._base_iters, 4):
@@ -160,7 +161,7 @@ class AmgCgSolver(LinearSolver):
         else:
             self.hierarchy = SmoothedAggregationHierarchy(A, **self.amg_options)
             self._precond = self.hierarchy
-        self._built_data = A.data.copy()
+        self._built_data = A.diagonal()  # the diagonal tracks coefficient changes
         self._built_shape = (A.shape, A.nnz)
         self._base_iters = None
         dt = time.perf_counter() - t0
