@@ -72,81 +72,90 @@ def connection_geometry(face, P, N, cells, face_area, face_centre, cell_centre, 
 @nb.njit(cache=True)
 def csr_pattern(n, P, N):
     """CSR pattern (sorted columns, diagonal included) of the cell graph and, per
-    connection, the positions of its (P, N) and (N, P) entries and of each diagonal."""
-    deg = np.ones(n + 1, dtype=np.int64)
-    for c in range(P.shape[0]):
-        if P[c] != N[c]:
-            deg[P[c]] += 1
-            deg[N[c]] += 1
+    connection, the positions of its (P, N) and (N, P) entries and of each diagonal.
+
+    Each row is filled with its diagonal and one entry per connection, tagged with where
+    it came from; sorting the short rows carries the tags along, so the positions come out
+    of one sequential pass (duplicate couplings, e.g. two periodic faces between the same
+    pair of cells, share one entry; a self-coupling P == N lands on the diagonal)."""
+    m = P.shape[0]
+    deg = np.ones(n, dtype=np.int64)
+    for c in range(m):
+        deg[P[c]] += 1
+        deg[N[c]] += 1
     indptr = np.zeros(n + 1, dtype=np.int64)
     for i in range(n):
         indptr[i + 1] = indptr[i] + deg[i]
     fill = indptr[:-1].copy()
-    indices = np.empty(indptr[n], dtype=np.int64)
+    cols = np.empty(indptr[n], dtype=np.int64)
+    tag = np.empty(indptr[n], dtype=np.int64)  # -1 diagonal, 2c: (P, N) of c, 2c+1: (N, P)
     for i in range(n):
-        indices[fill[i]] = i
+        cols[fill[i]] = i
+        tag[fill[i]] = -1
         fill[i] += 1
-    for c in range(P.shape[0]):
-        if P[c] != N[c]:
-            indices[fill[P[c]]] = N[c]
-            fill[P[c]] += 1
-            indices[fill[N[c]]] = P[c]
-            fill[N[c]] += 1
-    # sort each row, drop duplicates (two faces between the same pair of cells)
+    for c in range(m):
+        p = P[c]
+        q = N[c]
+        cols[fill[p]] = q
+        tag[fill[p]] = 2 * c
+        fill[p] += 1
+        cols[fill[q]] = p
+        tag[fill[q]] = 2 * c + 1
+        fill[q] += 1
+    pos_PN = np.empty(m, dtype=np.int64)
+    pos_NP = np.empty(m, dtype=np.int64)
+    pos_diag = np.empty(n, dtype=np.int64)
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     w = 0
     for i in range(n):
         lo = indptr[i]
         hi = indptr[i + 1]
-        for a in range(lo + 1, hi):  # insertion sort of the (short) row in place
-            v = indices[a]
+        for a in range(lo + 1, hi):  # insertion sort of the short row, tags alongside
+            v = cols[a]
+            t = tag[a]
             b = a - 1
-            while b >= lo and indices[b] > v:
-                indices[b + 1] = indices[b]
+            while b >= lo and cols[b] > v:
+                cols[b + 1] = cols[b]
+                tag[b + 1] = tag[b]
                 b -= 1
-            indices[b + 1] = v
+            cols[b + 1] = v
+            tag[b + 1] = t
         for k in range(lo, hi):
-            if k == lo or indices[k] != indices[k - 1]:
-                indices[w] = indices[k]
+            if k == lo or cols[k] != cols[k - 1]:
+                cols[w] = cols[k]
                 w += 1
+            t = tag[k]
+            if t < 0:
+                pos_diag[i] = w - 1
+            elif t % 2 == 0:
+                pos_PN[t // 2] = w - 1
+            else:
+                pos_NP[t // 2] = w - 1
         out_ptr[i + 1] = w
-    indices = indices[:w].copy()
-    pos_diag = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        pos_diag[i] = _find(indices, out_ptr[i], out_ptr[i + 1], i)
-    m = P.shape[0]
-    pos_PN = np.empty(m, dtype=np.int64)
-    pos_NP = np.empty(m, dtype=np.int64)
-    for c in range(m):
-        pos_PN[c] = _find(indices, out_ptr[P[c]], out_ptr[P[c] + 1], N[c])
-        pos_NP[c] = _find(indices, out_ptr[N[c]], out_ptr[N[c] + 1], P[c])
-    return out_ptr, indices, pos_PN, pos_NP, pos_diag
-
-
-@nb.njit(cache=True)
-def _find(indices, lo, hi, col):
-    for k in range(lo, hi):
-        if indices[k] == col:
-            return k
-    return -1
+    return out_ptr, cols[:w].copy(), pos_PN, pos_NP, pos_diag
 
 
 @nb.njit(cache=True)
 def _add_outer(M, c, r, w):
-    for i in range(3):
-        for j in range(3):
-            M[c, i, j] += w * r[i] * r[j]
+    """M[c] += w r r^T in symmetric storage (xx, xy, xz, yy, yz, zz)."""
+    M[c, 0] += w * r[0] * r[0]
+    M[c, 1] += w * r[0] * r[1]
+    M[c, 2] += w * r[0] * r[2]
+    M[c, 3] += w * r[1] * r[1]
+    M[c, 4] += w * r[1] * r[2]
+    M[c, 5] += w * r[2] * r[2]
 
 
 @nb.njit(cache=True)
 def ls_inverse(n_cells, P, N, d, face, split, face_centre, xP_all, b_cell, b_d):
-    """Inverse least-squares matrices (sum_j w_j r_j r_j^T)^-1, w_j = 1/|r_j|^2, per cell.
+    """Inverse least-squares matrices (sum_j w_j r_j r_j^T)^-1, w_j = 1/|r_j|^2, per cell,
+    in symmetric storage (n, 6): xx, xy, xz, yy, yz, zz (inverted in place).
 
     r_j runs over the vectors to the neighbour (image) centres, or to the face centre where
     the connection crosses a material interface (split), and to boundary face centres.
     ``xP_all`` holds the centres of the domain cells.
     """
-    M = np.zeros((n_cells, 3, 3))
+    M = np.zeros((n_cells, 6))
     r = np.empty(3)
     for c in range(P.shape[0]):
         if split[c]:
@@ -167,36 +176,30 @@ def ls_inverse(n_cells, P, N, d, face, split, face_centre, xP_all, b_cell, b_d):
         for k in range(3):
             r[k] = b_d[b, k]
         _add_outer(M, b_cell[b], r, 1.0 / (r[0] ** 2 + r[1] ** 2 + r[2] ** 2))
-    inv = np.empty_like(M)
     for c in range(n_cells):
-        a = M[c]
-        tr = a[0, 0] + a[1, 1] + a[2, 2]
-        eps = 1e-12 * tr
-        a00 = a[0, 0] + eps
-        a11 = a[1, 1] + eps
-        a22 = a[2, 2] + eps
-        c00 = a11 * a22 - a[1, 2] * a[2, 1]
-        c01 = a[0, 2] * a[2, 1] - a[0, 1] * a22
-        c02 = a[0, 1] * a[1, 2] - a[0, 2] * a11
-        c10 = a[1, 2] * a[2, 0] - a[1, 0] * a22
-        c11 = a00 * a22 - a[0, 2] * a[2, 0]
-        c12 = a[0, 2] * a[1, 0] - a00 * a[1, 2]
-        c20 = a[1, 0] * a[2, 1] - a11 * a[2, 0]
-        c21 = a[0, 1] * a[2, 0] - a00 * a[2, 1]
-        c22 = a00 * a11 - a[0, 1] * a[1, 0]
-        det = a00 * c00 + a[0, 1] * c10 + a[0, 2] * c20
+        eps = 1e-12 * (M[c, 0] + M[c, 3] + M[c, 5])
+        a = M[c, 0] + eps
+        b_ = M[c, 1]
+        cc = M[c, 2]
+        d_ = M[c, 3] + eps
+        e = M[c, 4]
+        f = M[c, 5] + eps
+        i00 = d_ * f - e * e
+        i01 = cc * e - b_ * f
+        i02 = b_ * e - cc * d_
+        i11 = a * f - cc * cc
+        i12 = b_ * cc - a * e
+        i22 = a * d_ - b_ * b_
+        det = a * i00 + b_ * i01 + cc * i02
         if det == 0.0:
             det = 1e-300
-        inv[c, 0, 0] = c00 / det
-        inv[c, 0, 1] = c01 / det
-        inv[c, 0, 2] = c02 / det
-        inv[c, 1, 0] = c10 / det
-        inv[c, 1, 1] = c11 / det
-        inv[c, 1, 2] = c12 / det
-        inv[c, 2, 0] = c20 / det
-        inv[c, 2, 1] = c21 / det
-        inv[c, 2, 2] = c22 / det
-    return inv
+        M[c, 0] = i00 / det
+        M[c, 1] = i01 / det
+        M[c, 2] = i02 / det
+        M[c, 3] = i11 / det
+        M[c, 4] = i12 / det
+        M[c, 5] = i22 / det
+    return M
 
 
 @nb.njit(cache=True)
@@ -266,8 +269,9 @@ def ls_gradient(phi, P, N, d, face, split, face_centre, xP_all, phi_split, b_cel
             rhs[p, k] += b_d[b, k] * dv
     g = np.empty((n, 3))
     for i in range(n):
-        for k in range(3):
-            g[i, k] = ls_inv[i, k, 0] * rhs[i, 0] + ls_inv[i, k, 1] * rhs[i, 1] + ls_inv[i, k, 2] * rhs[i, 2]
+        g[i, 0] = ls_inv[i, 0] * rhs[i, 0] + ls_inv[i, 1] * rhs[i, 1] + ls_inv[i, 2] * rhs[i, 2]
+        g[i, 1] = ls_inv[i, 1] * rhs[i, 0] + ls_inv[i, 3] * rhs[i, 1] + ls_inv[i, 4] * rhs[i, 2]
+        g[i, 2] = ls_inv[i, 2] * rhs[i, 0] + ls_inv[i, 4] * rhs[i, 1] + ls_inv[i, 5] * rhs[i, 2]
     return g
 
 
