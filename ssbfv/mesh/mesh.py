@@ -38,6 +38,9 @@ class Mesh:
     boundary_elements : (n_elem, 4) int, triangles/quads (-1 padded) tagged with a patch
     boundary_element_patch : (n_elem,) int, index into ``patch_names``
     patch_names : sequence of str
+    geometry : optional precomputed faces and geometry, the dict that
+        ``ssbfv.mesh.geometry.build_geometry`` returns (structured builders such as the
+        voxel route compute it directly from the grid)
 
     Raises ValueError for an empty mesh, bad node ids, degenerate cells, or tagged surface
     elements that are not faces of the mesh.
@@ -53,6 +56,7 @@ class Mesh:
         boundary_elements=None,
         boundary_element_patch=None,
         patch_names=(),
+        geometry=None,
     ):
         points = np.ascontiguousarray(points, dtype=np.float64)
         cell_nodes = np.ascontiguousarray(cell_nodes, dtype=np.int64)
@@ -84,7 +88,7 @@ class Mesh:
         if self.cell_region.min() < 0 or self.cell_region.max() >= len(self.region_names):
             raise ValueError("cell_region index out of range of region_names")
 
-        g = build_geometry(points, cell_nodes, cell_nface)
+        g = build_geometry(points, cell_nodes, cell_nface) if geometry is None else geometry
         self.owner = g["owner"]
         self.neighbour = g["neighbour"]
         self.n_internal = g["n_internal"]
