@@ -4,7 +4,9 @@ Subcommands
 -----------
 demo      mesh a two-layer periodic box with gmsh and solve a conduction problem through it;
           prints the effective conductivity against the series-resistance formula
-inspect   read a mesh file and print its regions, patches, interfaces and cell counts
+pack      generate a sphere packing of a half-cell from a TOML spec
+mesh      mesh a packing (OpenCASCADE with fallbacks, or voxels) and write a report beside it
+inspect   report on a mesh file: regions, fractions, interfaces, quality, connectivity
 """
 
 from __future__ import annotations
@@ -57,20 +59,44 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_inspect(args) -> int:
-    from .mesh import read
+    import json
+
+    from .mesh import format_report, mesh_report, read
 
     mesh = read(args.mesh, scale=args.scale)
-    lo, hi = mesh.bounding_box()
-    print(mesh)
-    print(f"  bounding box: {lo.tolist()} .. {hi.tolist()}")
-    for name in mesh.region_names:
-        cells = mesh.region_cells(name)
-        print(f"  region {name:>12s}: {cells.size:9d} cells, volume {mesh.cell_volumes[cells].sum():.6g}")
-    for name in mesh.patch_names:
-        f = mesh.patch_faces(name)
-        print(f"  patch  {name:>12s}: {f.size:9d} faces, area {mesh.face_areas[f].sum():.6g}")
-    for (a, b), f in mesh.interfaces.items():
-        print(f"  interface {a}|{b}: {f.size} faces, area {mesh.face_areas[f].sum():.6g}")
+    rep = mesh_report(mesh)
+    print(f"{args.mesh}:")
+    print(format_report(rep))
+    if args.json:
+        from .mesh.report import write_report
+
+        write_report(rep, args.json)
+        print(f"report written to {args.json}")
+    return 0
+
+
+def _cmd_pack(args) -> int:
+    from .microstructure.generator import pack_command
+
+    return pack_command(args.spec, args.output, seed=args.seed, quiet=args.quiet)
+
+
+def _cmd_mesh(args) -> int:
+    from .meshing import ROUTES, mesh_packing
+    from .microstructure import Packing
+
+    packing = Packing.load(args.packing)
+    routes = ("voxel",) if args.voxel else tuple(args.routes.split(",")) if args.routes else ROUTES
+    h = args.h_um * 1e-6 if args.h_um else None
+    if h is not None and args.refine != 1.0:
+        h /= args.refine
+    res = mesh_packing(packing, args.output, h=h, h_rel=args.h_rel / args.refine, routes=routes,
+                       log=(lambda *a: None) if args.quiet else print)
+    from .mesh import format_report
+
+    if not args.quiet:
+        print(format_report(res.report))
+        print(f"route: {res.route}; report: {args.output}.report.json")
     return 0
 
 
@@ -84,10 +110,28 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="mesh a periodic bilayer box and solve conduction through it")
     d.add_argument("--h", type=float, default=1.5, help="mesh size in um (default 1.5)")
     d.set_defaults(func=_cmd_demo)
-    i = sub.add_parser("inspect", help="print regions, patches and interfaces of a mesh file")
+    i = sub.add_parser("inspect", help="report on a mesh: regions, fractions, interfaces, quality, connectivity")
     i.add_argument("mesh", help="mesh file (.msh, .vtu, .xdmf)")
-    i.add_argument("--scale", type=float, default=1.0, help="coordinate scale to metres (1e-6 for um)")
+    i.add_argument("--scale", type=float, default=1e-6,
+                   help="coordinate scale to metres (default 1e-6: meshes are written in um)")
+    i.add_argument("--json", help="also write the report as JSON to this file")
     i.set_defaults(func=_cmd_inspect)
+    pk = sub.add_parser("pack", help="generate a sphere packing from a TOML spec")
+    pk.add_argument("spec", help="packing spec (TOML), see docs/packing.md")
+    pk.add_argument("-o", "--output", required=True, help="packing file to write (.h5)")
+    pk.add_argument("--seed", type=int, help="random seed (overrides the spec)")
+    pk.add_argument("--quiet", action="store_true")
+    pk.set_defaults(func=_cmd_pack)
+    me = sub.add_parser("mesh", help="mesh a packing into a periodic, labelled tet mesh (gmsh .msh in um)")
+    me.add_argument("packing", help="packing file (.h5) from 'ssbfv pack'")
+    me.add_argument("-o", "--output", required=True, help="mesh file to write (.msh); a .report.json goes beside it")
+    me.add_argument("--h-rel", type=float, default=0.3, help="element size / smallest sphere diameter (default 0.3)")
+    me.add_argument("--h-um", type=float, help="element size in um (overrides --h-rel)")
+    me.add_argument("--refine", type=float, default=1.0, help="divide the element size by this (convergence studies)")
+    me.add_argument("--voxel", action="store_true", help="use the voxel route only (hexahedra)")
+    me.add_argument("--routes", help="comma-separated routes to try: occ,occ-shifted,occ-fine,voxel")
+    me.add_argument("--quiet", action="store_true")
+    me.set_defaults(func=_cmd_mesh)
     return p
 
 
@@ -99,7 +143,7 @@ def main(argv=None) -> int:
         return 0
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
         print(f"ssbfv {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -33,7 +33,7 @@ def test_inspect_reports_regions(tmp_path, capsys):
     from ssbfv.mesh.generate import box_tet_mesh
 
     path = box_tet_mesh(tmp_path / "b.msh", h=0.3, layers=(("sep", 0.5), ("cat", 0.5)))
-    assert main(["inspect", str(path)]) == 0
+    assert main(["inspect", str(path), "--scale", "1"]) == 0
     out = capsys.readouterr().out
-    assert "region          sep" in out and "interface sep|cat" in out
+    assert "region        sep" in out and "interface sep|cat" in out
     assert main(["inspect", str(tmp_path / "missing.msh")]) == 2

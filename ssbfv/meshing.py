@@ -1,0 +1,139 @@
+"""From a packing to a verified half-cell mesh, with fallbacks.
+
+``mesh_packing(packing, path)`` tries, in order, until one works:
+
+1. ``occ``: clean-up of near-tangent configurations (clearance tied to h), then gmsh /
+   OpenCASCADE meshing (``ssbfv.mesh.occ``);
+2. ``occ-shifted``: the same with the periodic origin shifted by 0.37 of the period in y
+   and z (the spheres are the same periodic structure; the cut planes cross them elsewhere);
+3. ``occ-fine``: the shifted geometry with h / 1.5;
+4. ``voxel``: the label image of the packing at voxel size h / 2, meshed with hexahedra
+   (periodic by construction).
+
+Every produced mesh is read back, checked (periodic pairing in y and z must succeed) and
+described by a report written beside it as ``<mesh>.report.json``, which also records the
+route that produced the mesh and the failures of the routes tried before.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .mesh import read
+from .mesh.cleanup import clean_spheres
+from .mesh.occ import OccMeshError, mesh_spheres_occ
+from .mesh.report import mesh_report, write_report
+
+UM = 1e-6
+ROUTES = ("occ", "occ-shifted", "occ-fine", "voxel")
+
+
+@dataclass
+class MeshingResult:
+    path: str
+    route: str
+    report: dict
+    attempts: list = field(default_factory=list)  # (route, error or "ok", seconds)
+
+
+def default_element_size(packing, h_rel=0.3) -> float:
+    """Element size [m]: h_rel times the smallest sphere diameter."""
+    return float(h_rel * 2.0 * packing.radii.min())
+
+
+def _shifted(centres, box, fraction):
+    c = centres.copy()
+    c[:, 1] = (c[:, 1] + fraction * box[1]) % box[1]
+    c[:, 2] = (c[:, 2] + fraction * box[2]) % box[2]
+    return c
+
+
+def _try_occ(packing, path, centres, h, clearance_rel, occ_options):
+    c, cleanup = clean_spheres(centres, packing.radii, packing.species, packing.box,
+                               packing.separator_thickness, clearance_rel * h)
+    res = mesh_spheres_occ(path, c, packing.radii, packing.species, packing.species_names, packing.box,
+                           packing.separator_thickness, h, **occ_options)
+    mesh = read(path, scale=UM)
+    return mesh, {"cleanup": cleanup.__dict__, "occ": {"tets": res.n_tets, "times": res.times}}
+
+
+def voxel_size_for(box, target):
+    """Largest voxel edge <= target [m] that divides all three box sizes (within 1e-6)."""
+    ly = float(box[1])
+    for k in range(max(1, int(np.ceil(ly / target))), 100000):
+        v = ly / k
+        n = np.asarray(box, dtype=np.float64) / v
+        if np.all(np.abs(n - np.round(n)) < 1e-6 * n):
+            return v
+    raise ValueError(f"no voxel size <= {target:g} m divides the box {list(box)}")
+
+
+def _try_voxel(packing, path, h):
+    from .mesh.voxel import from_labels
+    from .mesh.write import write_msh
+    from .microstructure.voxelize import voxelize
+
+    v = voxel_size_for(packing.box, h / 2.0)
+    labels, names = voxelize(packing, v)
+    mesh_um = from_labels(labels, v / UM, names, patches={"xmin": "anode", "xmax": "collector"})
+    write_msh(mesh_um, path)
+    mesh = read(path, scale=UM)
+    return mesh, {"voxel": {"voxel_size_m": v, "shape": list(labels.shape)}}
+
+
+def mesh_packing(packing, path, h=None, h_rel=0.3, routes=ROUTES, clearance_rel=0.25,
+                 occ_options=None, log=print) -> MeshingResult:
+    """Mesh a packing into ``path`` (gmsh .msh in µm) and write ``<path>.report.json``.
+
+    Parameters
+    ----------
+    packing : ssbfv.microstructure.Packing
+    h : element size [m] (default: h_rel times the smallest sphere diameter)
+    routes : the routes to try, in order (subset of ROUTES)
+    clearance_rel : clean-up clearance relative to h
+    occ_options : extra keyword arguments for ``mesh_spheres_occ``
+
+    Raises RuntimeError listing every route's failure when none succeeds.
+    """
+    path = os.fspath(path)
+    h = default_element_size(packing, h_rel) if h is None else float(h)
+    occ_options = dict(occ_options or {})
+    unknown = set(routes) - set(ROUTES)
+    if unknown:
+        raise ValueError(f"unknown meshing routes {sorted(unknown)}; choose from {ROUTES}")
+    attempts = []
+    for route in routes:
+        t0 = time.perf_counter()
+        try:
+            if route == "occ":
+                mesh, info = _try_occ(packing, path, packing.centres, h, clearance_rel, occ_options)
+            elif route == "occ-shifted":
+                mesh, info = _try_occ(packing, path, _shifted(packing.centres, packing.box, 0.37), h,
+                                      clearance_rel, occ_options)
+            elif route == "occ-fine":
+                mesh, info = _try_occ(packing, path, _shifted(packing.centres, packing.box, 0.37), h / 1.5,
+                                      clearance_rel, occ_options)
+            else:
+                mesh, info = _try_voxel(packing, path, h)
+            rep = mesh_report(mesh)
+            bad = [k for k, p in rep["periodic"].items() if not p["ok"]]
+            if bad:
+                raise OccMeshError(f"periodic check failed on the produced mesh: {bad}")
+        except (OccMeshError, ValueError, RuntimeError) as exc:
+            attempts.append((route, str(exc), time.perf_counter() - t0))
+            log(f"mesh: route {route} failed after {attempts[-1][2]:.1f} s: {exc}")
+            continue
+        attempts.append((route, "ok", time.perf_counter() - t0))
+        rep["route"] = route
+        rep["element_size_m"] = h if route != "occ-fine" else h / 1.5
+        rep["attempts"] = [{"route": r, "result": e, "seconds": round(s, 2)} for r, e, s in attempts]
+        rep["route_details"] = info
+        rep["packing"] = {"seed": packing.seed, "spheres": int(packing.n), "species": list(packing.species_names)}
+        write_report(rep, path + ".report.json")
+        log(f"mesh: route {route} produced {mesh.n_cells} cells in {attempts[-1][2]:.1f} s -> {path}")
+        return MeshingResult(path, route, rep, attempts)
+    raise RuntimeError("no meshing route succeeded: " + "; ".join(f"{r}: {e}" for r, e, _ in attempts))
