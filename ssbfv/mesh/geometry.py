@@ -178,8 +178,8 @@ def _number_faces(lf_cell, partner, offsets):
         elif lf_cell[i] < lf_cell[j] or (lf_cell[i] == lf_cell[j] and i < j):
             n_int += 1
     face_local = np.empty(n_int + n_bnd, dtype=np.int64)
-    owner = np.empty(n_int + n_bnd, dtype=np.int64)
-    neighbour = np.empty(n_int, dtype=np.int64)
+    owner = np.empty(n_int + n_bnd, dtype=np.int32)
+    neighbour = np.empty(n_int, dtype=np.int32)
     fi = 0
     fb = n_int
     n_cells = offsets.shape[0] - 1
@@ -369,8 +369,8 @@ def build_geometry(points: np.ndarray, cell_nodes: np.ndarray, cell_nface: np.nd
     [m^2], owner -> neighbour / outward), face_centre [m], cell_volume [m^3], cell_centre [m].
     """
     points = np.ascontiguousarray(points, dtype=np.float64)
-    cell_nodes = np.ascontiguousarray(cell_nodes, dtype=np.int64)
-    cell_nface = np.ascontiguousarray(cell_nface, dtype=np.int64)
+    cell_nodes = np.ascontiguousarray(cell_nodes)
+    cell_nface = np.ascontiguousarray(cell_nface)
     if points.shape[0] >= 2**31 - 1:
         raise ValueError("meshes with more than 2^31 points are not supported")
     offsets, lf_cell = _offsets(cell_nface)

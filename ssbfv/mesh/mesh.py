@@ -31,7 +31,8 @@ class Mesh:
     Parameters
     ----------
     points : (n_points, 3) float, node coordinates [m]
-    cell_nodes : (n_cells, 8) int, node ids of each cell, -1 padded (tets use 4)
+    cell_nodes : (n_cells, 8) int, node ids of each cell, -1 padded (tets use 4); stored as
+        int32 (index arrays of the mesh are int32 below 2^31 entries, to save memory)
     cell_nface : (n_cells,) int, TET (4) or HEX (6)
     cell_region : (n_cells,) int, index into ``region_names``
     region_names : sequence of str
@@ -59,8 +60,8 @@ class Mesh:
         geometry=None,
     ):
         points = np.ascontiguousarray(points, dtype=np.float64)
-        cell_nodes = np.ascontiguousarray(cell_nodes, dtype=np.int64)
-        cell_nface = np.ascontiguousarray(cell_nface, dtype=np.int64)
+        cell_nodes = np.ascontiguousarray(cell_nodes, dtype=np.int32 if points.shape[0] < 2**31 - 1 else np.int64)
+        cell_nface = np.ascontiguousarray(cell_nface, dtype=np.int32)
         if cell_nodes.ndim != 2 or cell_nodes.shape[0] == 0:
             raise ValueError("mesh has no volume cells (tetrahedra or hexahedra)")
         if points.ndim != 2 or points.shape[1] != 3:
@@ -68,7 +69,7 @@ class Mesh:
         if not np.all(np.isfinite(points)):
             raise ValueError("mesh points contain NaN or infinite coordinates")
         if cell_nodes.shape[1] < 8:
-            pad = np.full((cell_nodes.shape[0], 8 - cell_nodes.shape[1]), -1, dtype=np.int64)
+            pad = np.full((cell_nodes.shape[0], 8 - cell_nodes.shape[1]), -1, dtype=cell_nodes.dtype)
             cell_nodes = np.hstack([cell_nodes, pad])
         n_nodes_needed = np.where(cell_nface == TET, 4, 8)
         valid = cell_nodes >= 0
@@ -81,7 +82,7 @@ class Mesh:
         self.points = points
         self.cell_nodes = cell_nodes
         self.cell_nface = cell_nface
-        self.cell_region = np.ascontiguousarray(cell_region, dtype=np.int64)
+        self.cell_region = np.ascontiguousarray(cell_region, dtype=np.int32)
         self.region_names = tuple(region_names)
         if self.cell_region.shape != (cell_nodes.shape[0],):
             raise ValueError("cell_region must have one entry per cell")
