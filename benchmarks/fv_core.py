@@ -172,9 +172,10 @@ def ensure_mesh(cache: Path, name: str, target: int | None, h: float | None = No
 def load_mesh_arrays(npz_path) -> tuple:
     """Positional arguments of Mesh(...) from a cached .npz."""
     with np.load(npz_path) as z:
-        return (z["points"], z["cell_nodes"], z["cell_nface"], z["cell_region"],
-                [str(s) for s in z["region_names"]], z["bfaces"], z["bpatch"],
-                [str(s) for s in z["patch_names"]])
+        # in the dtypes that Mesh stores, so that Mesh(...) keeps these arrays, not copies
+        return (z["points"], z["cell_nodes"].astype(np.int32), z["cell_nface"].astype(np.int32),
+                z["cell_region"].astype(np.int32), [str(s) for s in z["region_names"]], z["bfaces"],
+                z["bpatch"], [str(s) for s in z["patch_names"]])
 
 
 # --------------------------------------------------------------------------------------

@@ -70,12 +70,18 @@ class SmoothedAggregationHierarchy:
                 break
             counts = np.bincount(agg.indices, minlength=n_c).astype(np.float64)
             T = sp.csr_matrix((1.0 / np.sqrt(counts[agg.indices]), agg.indices, agg.indptr), shape=agg.shape)
-            gersh = np.asarray(abs(Af).sum(axis=1)).ravel()
+            rows = np.repeat(np.arange(Af.shape[0], dtype=np.int32), np.diff(Af.indptr))
+            gersh = np.bincount(rows, weights=np.abs(Af.data), minlength=Af.shape[0])
+            del rows
             gersh[gersh == 0.0] = 1.0
-            AT = Af @ T
-            P = (T - sp.diags(omega / gersh) @ AT).tocsr()
+            AT = (Af @ T).tocsr()
+            AT.data *= np.repeat(omega / gersh, np.diff(AT.indptr))  # D_G^-1 A T, in place
+            P = (T - AT).tocsr()
+            del AT
             P.sort_indices()
-            Ac = (P.T @ (Af @ P)).tocsr()
+            AP = Af @ P
+            Ac = (P.T @ AP).tocsr()
+            del AP
             Ac.sort_indices()
             self.levels[-1].P = P
             self.levels[-1].R = P.T  # a CSC view of P: restriction without a copy

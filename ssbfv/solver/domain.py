@@ -58,8 +58,8 @@ class FvDomain:
         self.cells = np.flatnonzero(in_dom)
         if self.cells.size == 0:
             raise ValueError(f"regions {regions} contain no cells")
-        self.global_to_local = np.full(mesh.n_cells, -1, dtype=np.int64)
-        self.global_to_local[self.cells] = np.arange(self.cells.size)
+        self.global_to_local = np.full(mesh.n_cells, -1, dtype=np.int32)
+        self.global_to_local[self.cells] = np.arange(self.cells.size, dtype=np.int32)
         g2l = self.global_to_local
         xc = mesh.cell_centres
 
@@ -154,7 +154,7 @@ class FvDomain:
             self._group_slices[name] = slice(int(starts[gi]), int(starts[gi + 1]))
 
         # ---- least-squares gradient matrices (inverse), fixed by geometry and region cuts
-        self.xc = np.ascontiguousarray(xc[self.cells])
+        self.xc = xc if self.cells.size == mesh.n_cells else np.ascontiguousarray(xc[self.cells])
         self.ls_inverse = kernels.ls_inverse(
             self.n_cells, self.conn_P, self.conn_N, self.conn_d, self.conn_face, self.conn_split,
             mesh.face_centre, self.xc, self.b_cell, self.b_d,
@@ -166,7 +166,6 @@ class FvDomain:
         )
         if self.indices.size < 2**31 - 1:
             self.indptr = self.indptr.astype(np.int32)
-            self.indices = self.indices.astype(np.int32)
             self.pos_PN = self.pos_PN.astype(np.int32)
             self.pos_NP = self.pos_NP.astype(np.int32)
             self.pos_diag = self.pos_diag.astype(np.int32)

@@ -87,7 +87,7 @@ def csr_pattern(n, P, N):
     for i in range(n):
         indptr[i + 1] = indptr[i] + deg[i]
     fill = indptr[:-1].copy()
-    cols = np.empty(indptr[n], dtype=np.int64)
+    cols = np.empty(indptr[n], dtype=np.int32)
     tag = np.empty(indptr[n], dtype=np.int64)  # -1 diagonal, 2c: (P, N) of c, 2c+1: (N, P)
     for i in range(n):
         cols[fill[i]] = i
