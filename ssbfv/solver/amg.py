@@ -5,8 +5,8 @@ the prolongators in BSR format, and its setup spends most of its time in BSR boo
 (``sum_duplicates``) and eigenvalue estimates; its cycle allocates and checks arrays on
 every level of every call. Building the same smoothed-aggregation hierarchy in CSR with
 pyamg's own strength-of-connection and aggregation kernels, and running the cycle with
-pyamg's compiled Gauss-Seidel, makes setup about 3x and each cycle about 1.5x faster on
-our FV matrices (see benchmarks/RESULTS.md). The method is unchanged:
+pyamg's compiled Gauss-Seidel (W-cycle), made setup and solve about 2.2x faster on
+our FV matrices at 400k cells (benchmarks/RESULTS.md). The method is unchanged:
 
 - strength: symmetric strength of connection (theta, default 0: all couplings);
 - aggregation: pyamg standard aggregation;
