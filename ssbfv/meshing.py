@@ -10,7 +10,9 @@
 4. ``voxel``: the label image of the packing at voxel size h / 2, meshed with hexahedra
    (periodic by construction).
 
-Every produced mesh is read back, checked (periodic pairing in y and z must succeed) and
+Every produced mesh is read back, checked (periodic pairing in y and z must succeed, anode
+and collector must cover the cross-section, fractions must agree with the packing's voxel
+measurement within 0.03) and
 described by a report written beside it as ``<mesh>.report.json``, which also records the
 route that produced the mesh and the failures of the routes tried before.
 """
@@ -25,7 +27,7 @@ import numpy as np
 
 from .mesh import read
 from .mesh.cleanup import clean_spheres
-from .mesh.occ import OccMeshError, mesh_spheres_occ
+from .mesh.occ import OccMeshError, compensated_radii, mesh_spheres_occ
 from .mesh.report import mesh_report, write_report
 
 UM = 1e-6
@@ -53,12 +55,35 @@ def _shifted(centres, box, fraction):
 
 
 def _try_occ(packing, path, centres, h, clearance_rel, occ_options):
-    c, cleanup = clean_spheres(centres, packing.radii, packing.species, packing.box,
+    # faceting compensation first, so that the clean-up sees the radii that are meshed
+    radii = compensated_radii(packing.radii, h, occ_options.get("curvature_points", 12))
+    c, cleanup = clean_spheres(centres, radii, packing.species, packing.box,
                                packing.separator_thickness, clearance_rel * h)
-    res = mesh_spheres_occ(path, c, packing.radii, packing.species, packing.species_names, packing.box,
-                           packing.separator_thickness, h, **occ_options)
+    res = mesh_spheres_occ(path, c, radii, packing.species, packing.species_names, packing.box,
+                           packing.separator_thickness, h, preserve_volume=False, **occ_options)
     mesh = read(path, scale=UM)
     return mesh, {"cleanup": cleanup.__dict__, "occ": {"tets": res.n_tets, "times": res.times}}
+
+
+def check_mesh_against_packing(rep, packing, tol=0.03):
+    """Reject a mesh that is not the packing: anode and collector must cover the whole
+    cross-section, and the measured fractions must be within tol of the packing's own
+    (voxel-measured) ones. gmsh can 'succeed' with volumes left unmeshed or meshed
+    without their holes; this catches it."""
+    area = float(packing.box[1] * packing.box[2])
+    for name in ("anode", "collector"):
+        a = rep["patches"].get(name, {}).get("area_m2", 0.0)
+        if abs(a - area) > 1e-6 * area:
+            raise OccMeshError(f"patch {name} covers {a / area:.4f} of the cross-section: the mesh is incomplete")
+    measured = (packing.spec or {}).get("measured", {}).get("fractions", {})
+    fr = rep["fractions"]
+    first = packing.species_names[0]
+    pairs = [(first, fr.get(first, 0.0), measured.get(first))]
+    if len(packing.species_names) > 1 and "filler_of_electrolyte" in fr:
+        pairs.append(("filler_of_electrolyte", fr["filler_of_electrolyte"], measured.get(packing.species_names[1])))
+    for name, got, want in pairs:
+        if want is not None and abs(got - want) > tol:
+            raise OccMeshError(f"{name} fraction {got:.4f} on the mesh vs {want:.4f} in the packing: the mesh is not the packing")
 
 
 def voxel_size_for(box, target):
@@ -123,6 +148,7 @@ def mesh_packing(packing, path, h=None, h_rel=0.3, routes=ROUTES, clearance_rel=
             bad = [k for k, p in rep["periodic"].items() if not p["ok"]]
             if bad:
                 raise OccMeshError(f"periodic check failed on the produced mesh: {bad}")
+            check_mesh_against_packing(rep, packing)
         except (OccMeshError, ValueError, RuntimeError) as exc:
             attempts.append((route, str(exc), time.perf_counter() - t0))
             log(f"mesh: route {route} failed after {attempts[-1][2]:.1f} s: {exc}")

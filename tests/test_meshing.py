@@ -66,3 +66,20 @@ def test_voxel_size_divides_box():
     v = voxel_size_for((120e-6, 40e-6, 40e-6), 0.6e-6)
     n = np.array([120, 40, 40]) * 1e-6 / v
     assert v <= 0.6e-6 and np.allclose(n, np.round(n))
+
+
+def test_incomplete_or_wrong_meshes_are_rejected(packing):
+    from ssbfv.mesh.occ import OccMeshError
+    from ssbfv.meshing import check_mesh_against_packing
+
+    area = 20 * UM * 20 * UM
+    good = {"patches": {"anode": {"area_m2": area}, "collector": {"area_m2": area}},
+            "fractions": {"active": 0.30, "filler_of_electrolyte": 0.05}}
+    packing.spec = {"measured": {"fractions": {"active": 0.31, "filler": 0.06}}}
+    check_mesh_against_packing(good, packing)
+    holed = {**good, "patches": {"anode": {"area_m2": area}, "collector": {"area_m2": 0.36 * area}}}
+    with pytest.raises(OccMeshError, match="collector covers 0.3600"):
+        check_mesh_against_packing(holed, packing)
+    empty = {**good, "fractions": {"active": 0.0, "filler_of_electrolyte": 0.0}}
+    with pytest.raises(OccMeshError, match="the mesh is not the packing"):
+        check_mesh_against_packing(empty, packing)
