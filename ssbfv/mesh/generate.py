@@ -29,6 +29,21 @@ def gmsh_session(verbose: bool = False, threads: int = 1):
         gmsh.finalize()
 
 
+def box_side_surfaces(gmsh, extent, eps, names=("xmin", "xmax", "ymin", "ymax", "zmin", "zmax")) -> dict:
+    """Surface tags on the six sides of the box [0, extent] of the current gmsh model,
+    {name: [tags]} with names for x = 0, x = Lx, y = 0, y = Ly, z = 0, z = Lz."""
+    out = {}
+    for k, name in enumerate(names):
+        axis, at_max = divmod(k, 2)
+        value = extent[axis] if at_max else 0.0
+        lo = [-eps, -eps, -eps]
+        hi = [extent[0] + eps, extent[1] + eps, extent[2] + eps]
+        lo[axis] = value - eps
+        hi[axis] = value + eps
+        out[name] = [s for _, s in gmsh.model.getEntitiesInBoundingBox(*lo, *hi, dim=2)]
+    return out
+
+
 def box_tet_mesh(
     path: str | os.PathLike,
     size=(1.0, 1.0, 1.0),
@@ -71,19 +86,7 @@ def box_tet_mesh(
             vols = [m[0][1] for m in out_map]
         occ.synchronize()
         eps = 1e-7 * max(lx, ly, lz)
-
-        def surfaces_at(axis, value):
-            lo = [-eps, -eps, -eps]
-            hi = [lx + eps, ly + eps, lz + eps]
-            lo[axis] = value - eps
-            hi[axis] = value + eps
-            return [s for _, s in gmsh.model.getEntitiesInBoundingBox(*lo, *hi, dim=2)]
-
-        sides = {
-            "xmin": surfaces_at(0, 0.0), "xmax": surfaces_at(0, lx),
-            "ymin": surfaces_at(1, 0.0), "ymax": surfaces_at(1, ly),
-            "zmin": surfaces_at(2, 0.0), "zmax": surfaces_at(2, lz),
-        }
+        sides = box_side_surfaces(gmsh, (lx, ly, lz), eps)
         for axis, flag, (a, b) in ((1, periodic_y, ("ymin", "ymax")), (2, periodic_z, ("zmin", "zmax"))):
             if not flag:
                 continue

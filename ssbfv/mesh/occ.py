@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .generate import gmsh_session
+from .generate import box_side_surfaces, gmsh_session
 
 UM = 1e-6
 PATCHES = ("anode", "collector", "ymin", "ymax", "zmin", "zmax")
@@ -146,18 +146,7 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
             occ.remove([(3, t) for t in removed], recursive=True)
             occ.synchronize()
 
-        def surfaces_at(axis, value):
-            lo = [-eps, -eps, -eps]
-            hi = [x_max + eps, ly + eps, lz + eps]
-            lo[axis] = value - eps
-            hi[axis] = value + eps
-            return [s for _, s in gmsh.model.getEntitiesInBoundingBox(*lo, *hi, dim=2)]
-
-        sides = {
-            "anode": surfaces_at(0, 0.0), "collector": surfaces_at(0, x_max),
-            "ymin": surfaces_at(1, 0.0), "ymax": surfaces_at(1, ly),
-            "zmin": surfaces_at(2, 0.0), "zmax": surfaces_at(2, lz),
-        }
+        sides = box_side_surfaces(gmsh, (x_max, ly, lz), eps, names=PATCHES)
         for axis, (a, b), period in ((1, ("ymin", "ymax"), ly), (2, ("zmin", "zmax"), lz)):
             t = [0.0, 0.0, 0.0]
             t[axis] = period

@@ -326,35 +326,33 @@ def boundary_coefficients(b_cell, b_area, b_delta, gamma, is_dir, value, h, q):
 
 
 @nb.njit(cache=True)
+def _k_dot_grad(c, g, P, N, wP, face, face_area, delta, d):
+    """k . grad_f phi on connection c, k = S - delta d, grad_f linearly interpolated."""
+    p = P[c]
+    q = N[c]
+    w = wP[c]
+    f = face[c]
+    kg = 0.0
+    for j in range(3):
+        kj = face_area[f, j] - delta[c] * d[c, j]
+        kg += kj * (w * g[p, j] + (1.0 - w) * g[q, j])
+    return kg
+
+
+@nb.njit(cache=True)
 def connection_k_dot(g, P, N, wP, face, face_area, delta, d, out):
-    """k . grad_f phi per connection, k = S - delta d, grad_f linearly interpolated."""
+    """k . grad_f phi per connection into out."""
     for c in range(P.shape[0]):
-        p = P[c]
-        q = N[c]
-        w = wP[c]
-        f = face[c]
-        kg = 0.0
-        for j in range(3):
-            kj = face_area[f, j] - delta[c] * d[c, j]
-            kg += kj * (w * g[p, j] + (1.0 - w) * g[q, j])
-        out[c] = kg
+        out[c] = _k_dot_grad(c, g, P, N, wP, face, face_area, delta, d)
 
 
 @nb.njit(cache=True)
 def correction_rhs(g, P, N, wP, face, face_area, delta, d, gamma_f, b_cell, b_k, b_gam, gamma, rhs):
     """Add the explicit non-orthogonal flux parts Gamma_f k.grad_f phi to rhs (in place)."""
     for c in range(P.shape[0]):
-        p = P[c]
-        q = N[c]
-        w = wP[c]
-        f = face[c]
-        kg = 0.0
-        for j in range(3):
-            kj = face_area[f, j] - delta[c] * d[c, j]
-            kg += kj * (w * g[p, j] + (1.0 - w) * g[q, j])
-        corr = gamma_f[c] * kg
-        rhs[p] += corr
-        rhs[q] -= corr
+        corr = gamma_f[c] * _k_dot_grad(c, g, P, N, wP, face, face_area, delta, d)
+        rhs[P[c]] += corr
+        rhs[N[c]] -= corr
     for b in range(b_cell.shape[0]):
         p = b_cell[b]
         kg = b_k[b, 0] * g[p, 0] + b_k[b, 1] * g[p, 1] + b_k[b, 2] * g[p, 2]
