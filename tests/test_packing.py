@@ -435,3 +435,14 @@ def test_reference_case(tmp_path):
     assert abs(m["active"] - 0.54) <= 0.005 and abs(m["filler"] - 0.59) <= 0.01
     res = rule_check(p)
     assert res["depth_ratio"] <= 0.2 and res["band"] == 0 and res["plane_band"] == 0 and res["inside"]
+
+
+def test_study_specs_are_valid():
+    """Every packing spec shipped in cases/ parses and validates."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "cases"
+    specs = sorted(root.glob("**/packing.toml")) + sorted((root / "studies").glob("*.toml"))
+    assert len(specs) >= 9
+    for path in specs:
+        load_spec(path)
