@@ -83,3 +83,32 @@ def test_incomplete_or_wrong_meshes_are_rejected(packing):
     empty = {**good, "fractions": {"active": 0.0, "filler_of_electrolyte": 0.0}}
     with pytest.raises(OccMeshError, match="the mesh is not the packing"):
         check_mesh_against_packing(empty, packing)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_voxel_meshes_of_packings_meet_the_fraction_targets(tmp_path, seed):
+    """Issue tolerance: +-0.01 active, +-0.02 filler fraction of the electrolyte, measured
+    on the mesh against the targets of the spec."""
+    spec_text = """
+[box]
+lateral_um = [20.0, 20.0]
+cathode_thickness_um = 30.0
+separator_thickness_um = 5.0
+[[species]]
+name = "active"
+diameter_um = 8.0
+volume_fraction = 0.54
+[[species]]
+name = "filler"
+diameter_um = 4.0
+electrolyte_fraction = 0.59
+"""
+    from ssbfv.microstructure import load_spec, pack
+
+    (tmp_path / "s.toml").write_text(spec_text)
+    packing = pack(load_spec(tmp_path / "s.toml"), seed=seed)
+    res = mesh_packing(packing, tmp_path / "v.msh", h=1.0 * UM, routes=("voxel",), log=lambda *a: None)
+    fr = res.report["fractions"]
+    assert abs(fr["active"] - 0.54) <= 0.01
+    assert abs(fr["filler_of_electrolyte"] - 0.59) <= 0.02
+    assert res.report["active_clusters"]["connected_to_collector_fraction"] > 0.9
