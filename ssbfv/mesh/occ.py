@@ -109,6 +109,7 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
     t0 = time.perf_counter()
     with gmsh_session(verbose=verbose, threads=threads) as gmsh:
         occ = gmsh.model.occ
+        gmsh.option.setNumber("Geometry.OCCParallel", 1 if threads > 1 else 0)
         boxes = []
         if t_sep > 0:
             boxes.append(("separator", occ.addBox(0.0, 0.0, 0.0, t_sep, ly, lz)))
@@ -143,8 +144,10 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
                 name = species_names[sp_in[0]] if sp_in else "polymer"
             regions.setdefault(name, []).append(tag)
         if removed:
-            occ.remove([(3, t) for t in removed], recursive=True)
-            occ.synchronize()
+            # remove from the gmsh model, not from the OCC shape: occ.remove rebuilds the
+            # shape and took 21 s of a 39 s run on ~100 spheres
+            gmsh.model.removeEntities([(3, t) for t in removed], recursive=True)
+        times["label_s"] = time.perf_counter() - t0 - times["fragment_s"]
 
         sides = box_side_surfaces(gmsh, (x_max, ly, lz), eps, names=PATCHES)
         for axis, (a, b), period in ((1, ("ymin", "ymax"), ly), (2, ("zmin", "zmax"), lz)):
@@ -164,6 +167,7 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
                 if d[j] > 1e-6 * max(ly, lz) or abs(mb[j] - occ.getMass(2, s)) > 1e-6 * max(mb[j], 1e-12):
                     raise OccMeshError(f"periodic mismatch: surface {s} on {a} has no translate on {b}")
                 gmsh.model.mesh.setPeriodic(2, [sides[b][j]], [s], affine)
+        times["periodic_s"] = time.perf_counter() - t0 - times["fragment_s"] - times["label_s"]
         for name, tags in regions.items():
             gmsh.model.addPhysicalGroup(3, tags, name=name)
         for name in PATCHES:
@@ -186,7 +190,9 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
         if n_tets == 0:
             raise OccMeshError("gmsh produced no tetrahedra")
         tmp = path + ".tmp.msh"
+        t2 = time.perf_counter()
         gmsh.write(tmp)
+        times["write_s"] = time.perf_counter() - t2
         os.replace(tmp, path)
     times["total_s"] = time.perf_counter() - t0
     return OccMeshResult(path, n_tets, times, {k: len(v) for k, v in regions.items()})
