@@ -20,8 +20,6 @@ from . import __version__
 
 
 def _cmd_demo(args) -> int:
-    import numpy as np
-
     from .mesh import read
     from .mesh.generate import box_tet_mesh
     from .solver import Dirichlet, solve_conduction
@@ -59,8 +57,6 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_inspect(args) -> int:
-    import json
-
     from .mesh import format_report, mesh_report, read
 
     mesh = read(args.mesh, scale=args.scale)

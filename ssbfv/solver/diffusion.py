@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
-from .bc import BoundaryCondition, Neumann
+from .bc import BoundaryCondition
 
 
 @dataclass
