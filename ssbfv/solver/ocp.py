@@ -74,6 +74,8 @@ import numpy as np
 from scipy import constants
 from scipy.optimize import least_squares
 
+from .modeldict import model_from_dict
+
 F = constants.physical_constants["Faraday constant"][0]  # C/mol
 R = constants.R  # J/(mol K)
 T_DEFAULT = 298.15  # K
@@ -303,18 +305,7 @@ OCP_MODELS: dict[str, type[OcpModel]] = {
 
 def ocp_from_dict(d: dict[str, Any]) -> OcpModel:
     """Inverse of ``OcpModel.to_dict`` (the ``units`` entry is optional but must match if given)."""
-    d = dict(d)
-    name = d.pop("model", None)
-    if name not in OCP_MODELS:
-        raise ValueError(f"unknown OCP model {name!r}; available: {sorted(OCP_MODELS)}")
-    cls = OCP_MODELS[name]
-    units = d.pop("units", None)
-    if units is not None and dict(units) != cls.units:
-        raise ValueError(f"{name}: units {units} differ from the model's {cls.units}")
-    names = {f.name for f in fields(cls)}
-    unknown = set(d) - names
-    if unknown:
-        raise ValueError(f"{name}: unknown keys {sorted(unknown)}; valid: {sorted(names)}")
+    cls, d = model_from_dict(d, OCP_MODELS, "OCP")
     if "A" in d and isinstance(d["A"], list):
         d["A"] = tuple(d["A"])
     return cls(**d)

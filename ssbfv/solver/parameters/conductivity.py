@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..modeldict import model_from_dict
+
 C_FLOOR_DEFAULT = 1e-6  # mol/m^3
 
 __all__ = ["C_FLOOR_DEFAULT", "ConstantConductivity", "PolymerConductivity", "CONDUCTIVITY_MODELS",
@@ -115,15 +117,5 @@ CONDUCTIVITY_MODELS = {m.name: m for m in (ConstantConductivity, PolymerConducti
 
 def conductivity_from_dict(d: dict[str, Any]):
     """Inverse of ``to_dict`` of the conductivity models."""
-    d = dict(d)
-    name = d.pop("model", None)
-    if name not in CONDUCTIVITY_MODELS:
-        raise ValueError(f"unknown conductivity model {name!r}; available: {sorted(CONDUCTIVITY_MODELS)}")
-    cls = CONDUCTIVITY_MODELS[name]
-    units = d.pop("units", None)
-    if units is not None and dict(units) != cls.units:
-        raise ValueError(f"{name}: units {units} differ from the model's {cls.units}")
-    valid = {f.name for f in fields(cls)}
-    if set(d) - valid:
-        raise ValueError(f"{name}: unknown keys {sorted(set(d) - valid)}; valid: {sorted(valid)}")
+    cls, d = model_from_dict(d, CONDUCTIVITY_MODELS, "conductivity")
     return cls(**d)
