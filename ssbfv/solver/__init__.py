@@ -20,3 +20,8 @@ __all__ = [
     "DiffusionOperator", "FvDomain", "LinearSolveError", "LinearSolver", "Neumann", "Robin",
     "interface_name", "solve_conduction", "solve_diffusion",
 ]
+
+# P2D (pseudo-two-dimensional) model of the half-cell, DESIGN.md §8
+from .p2d import P2DElectrolyte, P2DGeometry, P2DModel, P2DResult, electrolyte_from_params, solve_p2d
+
+__all__ += ["P2DElectrolyte", "P2DGeometry", "P2DModel", "P2DResult", "electrolyte_from_params", "solve_p2d"]
