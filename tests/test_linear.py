@@ -73,3 +73,15 @@ def test_failure_is_reported():
     quiet = AmgCgSolver(tol=1e-14, maxiter=1, raise_on_failure=False)
     _, info = quiet.solve(A, np.ones(A.shape[0]))
     assert not info.converged and info.residual > 1e-14
+
+
+
+def test_direct_solver_for_small_systems():
+    from ssbfv.solver.linear import DirectSolver
+
+    A = poisson3d(8)
+    rng = np.random.default_rng(2)
+    x_true = rng.standard_normal(A.shape[0])
+    x, info = DirectSolver().solve(A, A @ x_true)
+    assert info.iterations == 1 and info.residual < 1e-13
+    assert np.max(np.abs(x - x_true)) < 1e-12

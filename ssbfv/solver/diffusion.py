@@ -130,7 +130,7 @@ class DiffusionSolution:
 
 def solve_diffusion(op: DiffusionOperator, bc: BoundaryArrays, linear_solver, *, source=None,
                     capacity=None, dt=None, phi_old=None, phi0=None, n_correctors=2,
-                    corrector_tol=1e-8, tol=1e-10, pinned=None, anderson_depth=0):
+                    corrector_tol=1e-8, tol=1e-10, pinned=None, anderson_depth=0, gradient0=None):
     """Solve one (steady or implicit Euler) diffusion problem with deferred correction.
 
     Parameters
@@ -143,6 +143,10 @@ def solve_diffusion(op: DiffusionOperator, bc: BoundaryArrays, linear_solver, *,
         (0: plain deferred correction)
     pinned : optional boolean mask of cells removed from the system (value set to 0; used
         for floating components)
+    gradient0 : optional (n, 3) cell gradient for the non-orthogonal correction of the
+        first solve (a lagged gradient, e.g. from the previous outer iteration of a coupled
+        solve: with ``n_correctors=0`` each call is then a single linear solve and the
+        correction converges together with the outer iterations)
     """
     d = op.domain
     n = d.n_cells
@@ -163,7 +167,7 @@ def solve_diffusion(op: DiffusionOperator, bc: BoundaryArrays, linear_solver, *,
         _pin_rows(A, pinned)
         rhs_base[pinned] = 0.0
     phi = np.zeros(n) if phi0 is None else np.array(phi0, dtype=np.float64)
-    g = np.zeros((n, 3))
+    g = np.zeros((n, 3)) if gradient0 is None else np.ascontiguousarray(gradient0, dtype=np.float64)
     iters, rebuilt, k = [], 0, 0
     phib = np.zeros(d.b_face.size)
     accel = _Anderson(anderson_depth) if anderson_depth > 0 else None
@@ -174,7 +178,7 @@ def solve_diffusion(op: DiffusionOperator, bc: BoundaryArrays, linear_solver, *,
             if pinned is not None:
                 g[pinned] = 0.0
         rhs = rhs_base.copy()
-        if k > 0:
+        if k > 0 or gradient0 is not None:
             op.correction(g, gam, rhs)
             if pinned is not None:
                 rhs[pinned] = 0.0

@@ -1,0 +1,645 @@
+r"""The segregated Butler–Volmer coupling of one implicit Euler step (DESIGN.md §2–3, §7).
+
+Unknowns per cell: c_s, phi_s in the solid (active) domain; c_e, phi_e in the electrolyte
+domain. One step from t to t + dt repeats *outer iterations* until the two domains agree:
+
+1. solid potential: div(sigma grad phi_s) = 0 with the applied current on the active
+   collector faces (outward flux density I_total / A_collector,active) and, on every
+   interface face, the Butler–Volmer current linearised in phi_s (a Robin condition,
+   :func:`ssbfv.solver.kinetics.robin_solid`) around the last iterate, phi_e fixed. The
+   solid-side current i_s per face follows from the solution; sum_f i_s A_f equals the
+   applied current exactly (to the linear tolerance).
+2. solid concentration: dc_s/dt = div(D_s grad c_s), outward flux i_s / F.
+3. electrolyte potential: div(kappa grad phi_e) = div((kappa_D / c) grad c_e), phi_e = 0
+   on the anode, the Butler–Volmer current linearised in phi_e on the interface
+   (:func:`ssbfv.solver.kinetics.robin_electrolyte`, phi_s fixed at step 1's values,
+   under-relaxed), kappa and kappa_D at the latest c_e. The diffusion-potential current
+   enters as an explicit source built from the latest c_e (interior faces: the same
+   two-point + non-orthogonal face flux as any diffusion term; boundary faces: from the
+   face values of the c_e solve, (kappa_D/c)_P (c_b - c_P) / (d.n), which carry its flux
+   conditions). The electrolyte-side current i_e per face follows.
+4. electrolyte concentration: dc_e/dt = div(D_e grad c_e) (t+ uniform, so the migration
+   term has no bulk source) with the anion-blocking fluxes (Eq. 16 of the 3D paper):
+   outward -D_e dc_e/dn = -(1 - t+) i_s / F on the interface and (1 - t+) i_anode / F on
+   the anode (i_anode: outward current density there, from step 3, scaled so that its
+   total equals the applied current).
+
+Convergence (DESIGN.md §7): the area-weighted NRMSD of i_s against i_e below ``nrmsd_tol``
+and the largest change of c_s (relative to c_s,max) and c_e (relative to c_e0) between two
+outer iterations below ``conc_tol``.
+
+Conservation by construction: c_s and c_e see the *same* interface current array i_s, the
+anode flux is scaled to the applied current, so the total sodium content changes by
+I dt / F up to the linear solver tolerance, whatever the coupling tolerance; the step
+records the relative error.
+
+Non-orthogonal correction: each outer iteration does one linear solve per field with the
+correction built from the previous iterate's gradient (deferred correction folded into the
+outer loop, as in segregated OpenFOAM solvers); the concentration and potential changes
+between iterations, which the convergence test bounds, also bound the lag.
+
+Linear solves are written in increment form, A dx = b - A x_k, so that the CG tolerance is
+relative to the remaining change and the residual that could spoil conservation shrinks
+with the outer iterations.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from . import kernels
+from .diffusion import BoundaryArrays, DiffusionOperator
+from .electrolyte import ElectrolyteMaterials
+from .kinetics import F, ButlerVolmer, KineticsGuards, robin_electrolyte, robin_solid
+from .linear import AmgCgSolver, DirectSolver, LinearSolveError
+
+
+class StepFailed(RuntimeError):
+    """An implicit step did not converge (or produced an invalid state); retry smaller."""
+
+
+@dataclass
+class CouplingOptions:
+    """Numerical settings of the segregated coupling.
+
+    nrmsd_tol : interface-current NRMSD tolerance (DESIGN.md §7: 1e-3)
+    conc_tol : max relative change of c_s (/c_s,max) and c_e (/c_e0) between outer iterations
+    min_outer, max_outer : outer iterations per step (a step that needs more fails)
+    relaxation : under-relaxation factor of the electrolyte interface potential handed to the
+        solid (1 = none); with ``aitken`` the starting value of a dynamic factor
+    aitken : update the relaxation factor every outer iteration by Aitken's delta-squared
+        rule (Küttler & Wall, Comput. Mech. 43 (2008) 61), clipped to [omega_min,
+        omega_max]: where the electrolyte conducts far worse than the interface reacts
+        (a depleted polymer), the plain iteration contracts by G/(G + kappa/L) -> 1 and
+        stalls; the dynamic factor restores fast convergence
+    max_potential_change : largest change [V] of an interface potential between two outer
+        iterations (a trust region: the exponential Butler–Volmer law linearised far from
+        the solution overshoots; near convergence the limit never acts)
+    implicit_surface : linearise the Butler–Volmer current with the surface concentrations
+        responding to it (:meth:`HalfCellModel.local_current`); off: explicit face values
+    linear_tol : relative residual of each (increment) linear solve
+    direct_below : domains up to this many cells use a sparse LU instead of CG + AMG
+    correctors : extra non-orthogonal corrector solves per field and outer iteration (the
+        first solve uses the previous iterate's gradient; 0 leaves the whole correction to
+        the outer loop, which converges more slowly on skewed tetrahedra)
+    """
+
+    nrmsd_tol: float = 1e-3
+    conc_tol: float = 1e-5
+    min_outer: int = 2
+    max_outer: int = 40
+    relaxation: float = 1.0
+    aitken: bool = True
+    omega_min: float = 0.02
+    omega_max: float = 2.0
+    max_potential_change: float = 0.05
+    implicit_surface: bool = True
+    linear_tol: float = 1e-10
+    correctors: int = 1
+    direct_below: int = 20_000
+
+    def __post_init__(self):
+        if not (0 < self.relaxation <= 1):
+            raise ValueError(f"relaxation must be in (0, 1], got {self.relaxation}")
+        if not (self.nrmsd_tol > 0 and self.conc_tol > 0 and self.linear_tol > 0):
+            raise ValueError("tolerances must be > 0")
+        if not (1 <= self.min_outer <= self.max_outer):
+            raise ValueError("need 1 <= min_outer <= max_outer")
+
+
+@dataclass
+class HalfCellState:
+    """Fields at one time (per domain cell) and the interface data of the last iterate.
+
+    c_s [mol/m^3] per solid cell; the solid potential is phi_s_level + phi_s [V] (a scalar
+    level and per-cell deviations: phi_s varies by nanovolts to millivolts around ~3 V, and
+    storing the deviation keeps the face currents accurate to round-off, which the exact
+    sodium balance needs); c_e [mol/m^3], phi_e [V] per electrolyte cell;
+    g_* their gradients (n, 3) used for the non-orthogonal correction; b_* boundary-face
+    values of each domain (solid: c_s, phi_s deviation; electrolyte: c_e, phi_e); q_ce the outward
+    diffusive flux density of c_e on the electrolyte boundary [mol/m^2/s]; i_if the
+    interface current density i_BV [A/m^2] (> 0 anodic) per interface face.
+    """
+
+    c_s: np.ndarray
+    phi_s: np.ndarray
+    c_e: np.ndarray
+    phi_e: np.ndarray
+    g_cs: np.ndarray
+    g_phis: np.ndarray
+    g_ce: np.ndarray
+    g_phie: np.ndarray
+    b_cs: np.ndarray
+    b_phis: np.ndarray
+    b_ce: np.ndarray
+    b_phie: np.ndarray
+    q_ce: np.ndarray
+    i_if: np.ndarray
+    phi_s_level: float = 0.0
+    t: float = 0.0
+
+    def phi_s_absolute(self) -> np.ndarray:
+        """phi_s per solid cell [V]."""
+        return self.phi_s_level + self.phi_s
+
+    def recentre(self) -> None:
+        """Move the mean of the solid potential deviation into the level."""
+        shift = float(np.mean(self.phi_s))
+        self.phi_s_level += shift
+        self.phi_s = self.phi_s - shift
+        self.b_phis = self.b_phis - shift
+
+    def copy(self) -> "HalfCellState":
+        return replace(self, **{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()})
+
+
+@dataclass
+class StepInfo:
+    """What one step (or the initial potential solve) took."""
+
+    outer_iterations: int
+    nrmsd: float
+    conc_change: float
+    linear_iterations: int
+    conservation_error: float  # |dN - I dt/F| / |I dt/F| (NaN for a static solve)
+    guards: KineticsGuards
+    n_floored: int
+    times: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)  # (nrmsd, conc_change) per outer iteration
+
+
+def nrmsd(i_a, i_b, area, range_floor: float = 1.0) -> float:
+    """sqrt(sum A (i_a - i_b)^2 / sum A) / (max - min of i_a) (DESIGN.md §7).
+
+    The range is floored at ``range_floor`` times the area-weighted mean |i_a|: a laterally
+    uniform current has a range of round-off size, and DESIGN.md asks for the mean |i| as the
+    denominator where the range is 0.
+    """
+    rms = np.sqrt(np.sum(area * (i_a - i_b) ** 2) / np.sum(area))
+    rng = float(np.max(i_a) - np.min(i_a))
+    mean = float(np.sum(area * np.abs(i_a)) / np.sum(area))
+    rng = max(rng, range_floor * mean)
+    return float(rms / rng) if rng > 0 else float(rms)
+
+
+class _Timer:
+    def __init__(self, times):
+        self.times = times
+
+    def __call__(self, key):
+        timer = self
+
+        class _C:
+            def __enter__(self_):
+                self_.t0 = time.perf_counter()
+
+            def __exit__(self_, *exc):
+                timer.times[key] = timer.times.get(key, 0.0) + time.perf_counter() - self_.t0
+
+        return _C()
+
+
+def _boundary_coefficients(op, bc, b_scale):
+    """numpy twin of ``kernels.boundary_coefficients`` with the face conductance of every
+    boundary face multiplied by b_scale (> 0)."""
+    d = op.domain
+    gam_b = op.gamma[d.b_cell] * b_scale
+    c = gam_b * d.b_delta
+    H = bc.h * d.b_area
+    robin = ~bc.is_dirichlet & (H > 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(robin, H / (c + H), 0.0)
+    alpha = np.where(bc.is_dirichlet, c, c * ratio)
+    conc = np.where(robin, c / np.where(robin, c + H, 1.0), 1.0)  # c/(c+H) for Robin, 1 for Neumann
+    rhs0 = np.where(bc.is_dirichlet, c * bc.value, alpha * bc.value - conc * d.b_area * bc.q)
+    gam = np.where(bc.is_dirichlet, 1.0, ratio)
+    return alpha, rhs0, gam, c, gam_b
+
+
+def _boundary_state(x, g, d, alpha, rhs0, gam, cond, gam_b, bc):
+    """numpy twin of ``kernels.boundary_state`` for per-face conductivities gam_b."""
+    kg = gam_b * np.einsum("ij,ij->i", d.b_k, g[d.b_cell])
+    xp = x[d.b_cell]
+    flux = alpha * xp - rhs0 - gam * kg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xb = np.where(bc.is_dirichlet, bc.value, np.where(cond > 0, xp - (flux + kg) / np.where(cond > 0, cond, 1.0), xp))
+    return flux, xb
+
+
+def _lagged_solve(op, bc, lin, x, g, tol, rhs_extra=None, mass=None, x_old=None, correctors=0,
+                  corrector_tol=1e-6, b_scale=None):
+    """Linear solve(s) of the diffusion system in increment form, the non-orthogonal
+    correction starting from the lagged gradient g, then up to ``correctors`` more solves
+    with the gradient updated (stopping once a correction changes x by less than
+    corrector_tol of its range). ``b_scale``: optional per-boundary-face factor on the
+    coefficient of the half link between a cell and its boundary face. Returns (x_new,
+    updated gradient, outward boundary fluxes [field flux * m^2] and face values consistent
+    with the last solve, CG iterations, gradient used by the last solve)."""
+    d = op.domain
+    n = d.n_cells
+    if b_scale is None:
+        alpha, rhs0, gam, cond = op.boundary(bc)
+        gam_corr = gam
+    else:
+        alpha, rhs0, gam, cond, gam_b = _boundary_coefficients(op, bc, b_scale)
+        gam_corr = gam * b_scale  # the kernel multiplies by the cell's coefficient
+    b0 = np.bincount(d.b_cell, weights=rhs0, minlength=n)
+    diag = np.zeros(n) if mass is None else mass
+    if mass is not None:
+        b0 += mass * x_old
+    if rhs_extra is not None:
+        b0 += rhs_extra
+    A = op.matrix(alpha, diag)
+    iters = 0
+    for j in range(correctors + 1):
+        b = b0.copy()
+        op.correction(g, gam_corr, b)
+        r = b - A @ x
+        change = 0.0
+        if np.any(r != 0.0):
+            dx, info = lin.solve(A, r, tol=tol)
+            x = x + dx
+            iters += info.iterations
+            change = float(np.max(np.abs(dx)))
+        if b_scale is None:
+            flux, xb = kernels.boundary_state(x, g, d.b_cell, d.b_k, alpha, rhs0, gam, cond, op.gamma,
+                                              bc.is_dirichlet, bc.value)
+        else:
+            flux, xb = _boundary_state(x, g, d, alpha, rhs0, gam, cond, gam_b, bc)
+        g_used = g
+        g = op.gradient(x, xb)
+        scale = float(np.max(x) - np.min(x))
+        if j > 0 and change <= corrector_tol * max(scale, 1e-300):
+            break
+    return x, g, flux, xb, iters, g_used
+
+
+class HalfCellModel:
+    """Operators, materials and kinetics of a half-cell on a :class:`HalfCellLayout`.
+
+    Parameters
+    ----------
+    layout : HalfCellLayout
+    params : ParameterSet (``nvp_peo_nasicon`` layout: solid.*, electrolyte.<material>.*,
+        kinetics.*, thermal.T, initial.c_e0, ocp.model)
+    options : CouplingOptions
+    material_of_region : optional {electrolyte region: material of the parameter set}
+    linear_solver : callable returning a fresh LinearSolver (one per field is made); default
+        sparse LU for small domains (``options.direct_below``), CG + AMG otherwise
+    """
+
+    def __init__(self, layout, params, options: CouplingOptions | None = None, material_of_region=None,
+                 linear_solver=None):
+        self.layout = layout
+        self.params = params
+        self.options = options or CouplingOptions()
+        need = ["solid.sigma", "solid.D_s", "solid.c_s_max", "kinetics.k", "kinetics.alpha_a",
+                "kinetics.alpha_c", "thermal.T", "initial.c_e0", "ocp.model"]
+        absent = [p for p in need if p not in params or params.get(p) is None]
+        if absent:
+            raise ValueError(f"parameter set {params.name!r} lacks values for {absent}")
+        self.sigma = float(params.get("solid.sigma"))
+        self.D_s = float(params.get("solid.D_s"))
+        self.c_s_max = float(params.get("solid.c_s_max"))
+        self.c_s_min = float(params.get("solid.c_s_min") or 0.0) if "solid.c_s_min" in params else 0.0
+        self.c_e0 = float(params.get("initial.c_e0"))
+        self.ocp = params.get("ocp.model")
+        self.bv = ButlerVolmer(float(params.get("kinetics.k")), self.c_s_max, float(params.get("kinetics.alpha_a")),
+                               float(params.get("kinetics.alpha_c")), float(params.get("thermal.T")))
+        s, e = layout.solid, layout.electrolyte
+        mesh = layout.mesh
+        self.materials = ElectrolyteMaterials(params, mesh.cell_region[e.cells], mesh.region_names, material_of_region)
+        self.t_plus = self.materials.t_plus
+        self.op_sigma = DiffusionOperator(s, np.full(s.n_cells, self.sigma))
+        self.op_Ds = DiffusionOperator(s, np.full(s.n_cells, self.D_s))
+        self.op_De = DiffusionOperator(e, self.materials.D_e)
+        if linear_solver is None:
+            small = max(s.n_cells, e.n_cells) <= self.options.direct_below
+            linear_solver = DirectSolver if small else (lambda: AmgCgSolver(tol=self.options.linear_tol))
+        make = linear_solver
+        self.lin = {k: make() for k in ("phi_s", "c_s", "phi_e", "c_e")}
+        self.vol_s = s.cell_volumes
+        self.vol_e = e.cell_volumes
+        self.area_if = layout.interface_area
+        self.area_coll = s.b_area[layout.collector_b]
+        self.area_anode = e.b_area[layout.anode_b]
+
+    # ------------------------------------------------------------------ states
+    def initial_state(self, chi0: float, c_e0: float | None = None, current: float = 0.0) -> HalfCellState:
+        """Uniform c_s = chi0 c_s,max, c_e = c_e0, phi_e = 0 and phi_s = U(chi0) + eta with
+        eta the overpotential of a uniform interface current carrying ``current`` [A]
+        (> 0 discharge): the starting guess of the first potential solve."""
+        if not (0.0 < chi0 < 1.0):
+            raise ValueError(f"initial chi must lie in (0, 1), got {chi0}")
+        s, e = self.layout.solid, self.layout.electrolyte
+        c_e0 = self.c_e0 if c_e0 is None else float(c_e0)
+        U0 = float(self.ocp.U(chi0))
+        if current:
+            i_mean = -current / float(self.area_if.sum())  # i_BV < 0 on discharge
+            i0 = float(self.bv.exchange_current(chi0 * self.c_s_max, c_e0))
+            a = self.bv.alpha_a  # exact for alpha_a = alpha_c, a guess otherwise
+            U0 += float(np.arcsinh(i_mean / (2.0 * i0)) / (a * self.bv.f))
+        return HalfCellState(
+            c_s=np.full(s.n_cells, chi0 * self.c_s_max), phi_s=np.zeros(s.n_cells),
+            c_e=np.full(e.n_cells, c_e0), phi_e=np.zeros(e.n_cells),
+            g_cs=np.zeros((s.n_cells, 3)), g_phis=np.zeros((s.n_cells, 3)),
+            g_ce=np.zeros((e.n_cells, 3)), g_phie=np.zeros((e.n_cells, 3)),
+            b_cs=np.full(s.b_face.size, chi0 * self.c_s_max), b_phis=np.zeros(s.b_face.size),
+            b_ce=np.full(e.b_face.size, c_e0), b_phie=np.zeros(e.b_face.size),
+            q_ce=np.zeros(e.b_face.size), i_if=np.zeros(self.area_if.size), phi_s_level=U0,
+        )
+
+    def sodium_content(self, st: HalfCellState) -> tuple[float, float]:
+        """(mol of Na in the solid, mol of Na+ in the electrolyte)."""
+        return float(self.vol_s @ st.c_s), float(self.vol_e @ st.c_e)
+
+    def mean_chi(self, st: HalfCellState) -> float:
+        return float(self.vol_s @ st.c_s) / (float(self.vol_s.sum()) * self.c_s_max)
+
+    def voltage(self, st: HalfCellState) -> float:
+        """Area-weighted mean phi_s on the active collector faces [V] (phi_e(anode) = 0)."""
+        return st.phi_s_level + float(self.area_coll @ st.b_phis[self.layout.collector_b] / self.area_coll.sum())
+
+    def one_c_current(self) -> float:
+        """1C current [A]: F (c_s,max - c_s,min) V_active / 3600 s (DESIGN.md §4)."""
+        return F * (self.c_s_max - self.c_s_min) * self.layout.volume_active / 3600.0
+
+    # ------------------------------------------------------------------ kinetics
+    def interface_current(self, b_phis, b_phie, b_cs, b_ce, guards=None):
+        """(i_BV, G, eta) per interface face from the domains' boundary-face values."""
+        L = self.layout
+        cs = b_cs[L.solid_b]
+        eta = b_phis[L.solid_b] - b_phie[L.electrolyte_b] - self.ocp.U(np.clip(cs / self.c_s_max, 1e-12, 1 - 1e-12))
+        i, G = self.bv.current(eta, cs, b_ce[L.electrolyte_b], guards)
+        return i, G, eta
+
+    def _surface_response(self, st: HalfCellState):
+        """d c_s,face / d i and d c_e,face / d i per interface face [mol/m^3 per A/m^2]:
+        how the face values of the last concentration solves move with the interface
+        current through their flux conditions (c_b = c_P - (q |S| + k-part) / (D delta),
+        q = i / F in the solid and -(1 - t+) i / F in the electrolyte)."""
+        L = self.layout
+        s, e = L.solid, L.electrolyte
+        dn_s = s.b_area[L.solid_b] / s.b_delta[L.solid_b]  # normal distance cell -> face [m]
+        dn_e = e.b_area[L.electrolyte_b] / e.b_delta[L.electrolyte_b]
+        gamma = dn_s / (F * self.D_s)
+        beta = (1.0 - self.t_plus) * dn_e / (F * self.materials.D_e[e.b_cell[L.electrolyte_b]])
+        return gamma, beta
+
+    def local_current(self, dphi, cs_L, ce_L, i_L, gamma, beta, guards=None, iters: int = 40):
+        """Interface current with the surface concentrations responding to it.
+
+        Solves, per face, i = BV(dphi - U(c_s(i)/c_s,max), c_s(i), c_e(i)) with
+        c_s(i) = cs_L - gamma (i - i_L), c_e(i) = ce_L + beta (i - i_L) (the face values of
+        the last concentration solves, which carried i_L, and their response to the current;
+        ``_surface_response``). Returns (i, G_eff = di/d(dphi)). Near a depleted surface
+        (c_e -> 0, or c_s -> 0 or c_s,max) the explicit current would jump by orders of
+        magnitude between outer iterations; the local solve keeps the linearisation
+        consistent with the diffusion limit. At convergence of the outer iterations
+        i = i_L and the result is the plain Butler–Volmer law at the actual face values.
+
+        Safeguarded Newton inside the bracket between 0 and the current at which a
+        surface concentration reaches its bound (where i0 = 0); vectorised over faces.
+        """
+        cmax = self.c_s_max
+        ocp, bv = self.ocp, self.bv
+
+        def evaluate(i):
+            cs = np.clip(cs_L - gamma * (i - i_L), 0.0, cmax)
+            ce = np.maximum(ce_L + beta * (i - i_L), 0.0)
+            chi = np.clip(cs / cmax, 1e-12, 1 - 1e-12)
+            eta = dphi - ocp.U(chi)
+            B, B_eta = bv.current(eta, cs, ce)
+            i0 = bv.exchange_current(cs, ce)
+            # d i0/d cs and d i0/d ce (0 where clipped)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d_cs = np.where((cs > 0) & (cs < cmax), B * (cmax - 2 * cs) / (2 * cs * (cmax - cs)), 0.0)
+                d_ce = np.where(ce > 0, B / (2 * ce), 0.0)
+            d_cs = np.where(i0 > 0, d_cs, 0.0)
+            d_ce = np.where(i0 > 0, d_ce, 0.0)
+            dU = ocp.dU_dchi(chi) / cmax
+            dB_di = B_eta * dU * gamma - d_cs * gamma + d_ce * beta
+            return B, B_eta, dB_di
+
+        B0, G0, _ = evaluate(i_L)
+        h0 = i_L - B0
+        # bracket around the root of h(i) = i - B(i): from i_L towards the bound where a
+        # surface concentration reaches its limit (i0 = 0 there, so h = i)
+        with np.errstate(divide="ignore"):
+            to_ce0 = np.where(beta > 0, ce_L / np.maximum(beta, 1e-300), np.inf)
+            to_cs_max = np.where(gamma > 0, (cmax - cs_L) / np.maximum(gamma, 1e-300), np.inf)
+            to_cs0 = np.where(gamma > 0, cs_L / np.maximum(gamma, 1e-300), np.inf)
+        i_min = i_L - np.minimum(to_ce0, to_cs_max)
+        i_max = i_L + to_cs0
+        down = h0 > 0  # root below i_L
+        lo = np.where(down, i_min, i_L)
+        hi = np.where(down, i_L, i_max)
+        # an infinite bound (no response) falls back to the explicit current's side
+        lo = np.where(np.isfinite(lo), lo, np.minimum(B0, i_L))
+        hi = np.where(np.isfinite(hi), hi, np.maximum(B0, i_L))
+        ok = np.where(down, lo < 0.0, hi > 0.0) & (hi >= lo) & (h0 != 0.0)
+        i = np.clip(B0, lo, hi)
+        for _ in range(iters):
+            B, B_eta, dB = evaluate(i)
+            h = i - B
+            # shrink the bracket (h increases through the root)
+            lo = np.where(h < 0, i, lo)
+            hi = np.where(h > 0, i, hi)
+            dh = 1.0 - dB
+            step = np.where(dh > 0, h / np.where(dh > 0, dh, 1.0), 0.0)
+            i_new = i - step
+            bad = (dh <= 0) | (i_new <= lo) | (i_new >= hi) | ~np.isfinite(i_new)
+            i_new = np.where(bad, 0.5 * (lo + hi), i_new)
+            if np.all(np.abs(i_new - i) <= 1e-12 * np.maximum(np.abs(i), 1e-12)):
+                i = i_new
+                break
+            i = i_new
+        B, B_eta, dB = evaluate(i)
+        dh = np.maximum(1.0 - dB, 1.0)  # the concentration response only lowers G
+        G = B_eta / dh
+        # faces where no bracket was found (or already consistent) keep the plain evaluation
+        i = np.where(ok, i, B0)
+        G = np.where(ok, G, G0)
+        dead = ~(G > 0.0)
+        if np.any(dead):
+            raise StepFailed(f"{int(dead.sum())} interface face(s) with a depleted surface (i0 = 0): the "
+                             "current cannot be carried at this step size")
+        if guards is not None:
+            guards.solid_clipped += int(np.count_nonzero((cs_L - gamma * (i - i_L) < 0) | (cs_L - gamma * (i - i_L) > cmax)))
+            guards.electrolyte_clipped += int(np.count_nonzero(ce_L + beta * (i - i_L) < 0))
+        return i, G
+
+    def _linearisation(self, phis_x, phie_x, st, resp, guards):
+        """(i*, G) of the Butler–Volmer current at the potentials phis_x, phie_x (absolute,
+        per boundary face of each domain), with the surface concentrations responding to the
+        current (``local_current``) unless ``resp`` is None (static solve, or the option
+        is off)."""
+        L = self.layout
+        if resp is None or not self.options.implicit_surface:
+            i, G, _ = self.interface_current(phis_x, phie_x, st.b_cs, st.b_ce, guards)
+            return i, G
+        dphi = phis_x[L.solid_b] - phie_x[L.electrolyte_b]
+        return self.local_current(dphi, st.b_cs[L.solid_b], st.b_ce[L.electrolyte_b], st.i_if, resp[0], resp[1],
+                                  guards)
+
+    # ------------------------------------------------------------------ one step
+    def step(self, old: HalfCellState, dt: float | None, current: float) -> tuple[HalfCellState, StepInfo]:
+        """Advance ``old`` by dt [s] at the applied current [A] (> 0: discharge, leaving
+        through the collector); ``dt=None`` solves the potentials only (concentrations
+        fixed: the state right after the current is switched on). Raises StepFailed."""
+        opt = self.options
+        L = self.layout
+        s, e = L.solid, L.electrolyte
+        static = dt is None
+        st = old.copy()
+        times: dict = {}
+        timer = _Timer(times)
+        guards = KineticsGuards()
+        history = []
+        lin_iters = 0
+        q_coll = current / self.area_coll.sum()
+        mass_s = None if static else self.vol_s / dt
+        mass_e = None if static else self.vol_e / dt
+        tp = self.t_plus
+        conv = False
+        res, dc = np.inf, np.inf
+        n_floored = 0
+        # potentials handed across the interface (relaxed)
+        st.recentre()
+        phis_x = st.phi_s_level + st.b_phis  # absolute
+        phie_x = st.b_phie.copy()
+        dmax = opt.max_potential_change
+        resp = None if static else self._surface_response(st)
+        omega, r_prev = opt.relaxation, None
+        try:
+            for k in range(opt.max_outer):
+                # ---------------- solid potential
+                with timer("bv"):
+                    i_star, G = self._linearisation(phis_x, phie_x, st, resp, guards)
+                    h, val = robin_solid(i_star, G, phis_x[L.solid_b])
+                with timer("assembly"):
+                    st.recentre()  # a uniform level in the solve would cost ~1e-8 in the current balance
+                    bc = _bc(s.b_face.size)
+                    bc.q[L.collector_b] = q_coll
+                    bc.h[L.solid_b] = h
+                    bc.value[L.solid_b] = val - st.phi_s_level
+                with timer("solve_phi_s"):
+                    st.phi_s, st.g_phis, flux, st.b_phis, it, _ = _lagged_solve(
+                        self.op_sigma, bc, self.lin["phi_s"], st.phi_s, st.g_phis, opt.linear_tol,
+                        correctors=opt.correctors)
+                    lin_iters += it
+                i_s = flux[L.solid_b] / self.area_if
+                phis_x = phis_x + np.clip(opt.relaxation * (st.phi_s_level + st.b_phis - phis_x), -dmax, dmax)
+                # ---------------- solid concentration
+                cs_prev = st.c_s
+                if not static:
+                    with timer("solve_c_s"):
+                        bc = _bc(s.b_face.size)
+                        bc.q[L.solid_b] = i_s / F
+                        st.c_s, st.g_cs, _, st.b_cs, it, _ = _lagged_solve(
+                            self.op_Ds, bc, self.lin["c_s"], st.c_s, st.g_cs, opt.linear_tol, mass=mass_s,
+                            x_old=old.c_s, correctors=opt.correctors)
+                        lin_iters += it
+                # ---------------- electrolyte potential
+                with timer("assembly"):
+                    kappa = self.materials.kappa(st.c_e)
+                    kdc = self.materials.kappa_d_over_c(st.c_e)
+                    op_kappa = DiffusionOperator(e, kappa)
+                    op_kd = DiffusionOperator(e, kdc)
+                    cf = op_kd.connection_flux(st.c_e, st.g_ce)  # = -(kappa_D/c) grad c . S, P -> N
+                    src = (np.bincount(e.conn_P, weights=cf, minlength=e.n_cells)
+                           - np.bincount(e.conn_N, weights=cf, minlength=e.n_cells))
+                    # anion-blocking faces (anode, interface): the diffusion-potential current of
+                    # the half link is -rho times the total current, rho = (kappa_D/c)(1-t+)/(F D_e),
+                    # so the half link carries the total current with kappa / (1 + rho) (implicit)
+                    b_scale = np.ones(e.b_face.size)
+                    blk = np.concatenate([L.anode_b, L.electrolyte_b])
+                    rho = kdc[e.b_cell[blk]] * (1.0 - tp) / (F * self.materials.D_e[e.b_cell[blk]])
+                    b_scale[blk] = 1.0 / (1.0 + rho)
+                    if static:  # t = 0+: no concentration boundary layer yet, no diffusion potential
+                        b_scale = None
+                with timer("bv"):
+                    i_star, G = self._linearisation(phis_x, phie_x, st, resp, guards)
+                    h, val = robin_electrolyte(i_star, G, phie_x[L.electrolyte_b])
+                with timer("assembly"):
+                    bc = _bc(e.b_face.size)
+                    bc.is_dirichlet[L.anode_b] = True
+                    bc.h[L.electrolyte_b] = h
+                    bc.value[L.electrolyte_b] = val
+                with timer("solve_phi_e"):
+                    st.phi_e, st.g_phie, flux, st.b_phie, it, _ = _lagged_solve(
+                        op_kappa, bc, self.lin["phi_e"], st.phi_e, st.g_phie, opt.linear_tol, rhs_extra=src,
+                        correctors=opt.correctors, b_scale=b_scale)
+                    lin_iters += it
+                i_e = -flux[L.electrolyte_b] / self.area_if  # total currents (the boundary links carry both parts)
+                i_anode = flux[L.anode_b] / self.area_anode
+                # dynamic (Aitken) under-relaxation of the electrolyte interface potential
+                r = st.b_phie[L.electrolyte_b] - phie_x[L.electrolyte_b]
+                if opt.aitken and r_prev is not None:
+                    dr = r - r_prev
+                    den = float(dr @ dr)
+                    if den > 0.0:
+                        omega = float(np.clip(-omega * float(r_prev @ dr) / den, opt.omega_min, opt.omega_max))
+                r_prev = r
+                phie_x = phie_x + np.clip(omega * (st.b_phie - phie_x), -dmax, dmax)
+                # ---------------- electrolyte concentration
+                total_if = float(i_s @ self.area_if)
+                total_an = float(i_anode @ self.area_anode)
+                if abs(total_an) > 1e-12 * max(abs(total_if), 1e-300):
+                    i_anode = i_anode * (total_if / total_an)
+                else:
+                    i_anode = np.full(i_anode.size, total_if / self.area_anode.sum())
+                q = np.zeros(e.b_face.size)
+                q[L.electrolyte_b] = -(1.0 - tp) * i_s / F
+                q[L.anode_b] = (1.0 - tp) * i_anode / F
+                st.q_ce = q
+                ce_prev = st.c_e
+                if not static:
+                    with timer("solve_c_e"):
+                        bc = _bc(e.b_face.size)
+                        bc.q[:] = q
+                        st.c_e, st.g_ce, _, st.b_ce, it, _ = _lagged_solve(
+                            self.op_De, bc, self.lin["c_e"], st.c_e, st.g_ce, opt.linear_tol, mass=mass_e,
+                            x_old=old.c_e, correctors=opt.correctors)
+                        lin_iters += it
+                st.i_if = i_s
+                if not (np.all(np.isfinite(st.phi_s)) and np.all(np.isfinite(st.phi_e))
+                        and np.all(np.isfinite(st.c_s)) and np.all(np.isfinite(st.c_e))):
+                    raise StepFailed("non-finite values in the fields")
+                # both sides' currents must agree, and agree with the Butler-Volmer law at the
+                # new face values (the linearisations are exact only at convergence)
+                with timer("bv"):
+                    i_bv, _, _ = self.interface_current(st.phi_s_level + st.b_phis, st.b_phie, st.b_cs, st.b_ce)
+                res = max(nrmsd(i_s, i_e, self.area_if), nrmsd(i_s, i_bv, self.area_if))
+                dc = 0.0 if static else max(float(np.max(np.abs(st.c_s - cs_prev))) / self.c_s_max,
+                                            float(np.max(np.abs(st.c_e - ce_prev))) / self.c_e0)
+                history.append((res, dc))
+                if k + 1 >= opt.min_outer and res <= opt.nrmsd_tol and dc <= opt.conc_tol:
+                    conv = True
+                    break
+        except LinearSolveError as exc:
+            raise StepFailed(f"linear solver failed: {exc}") from exc
+        if not conv:
+            raise StepFailed(f"no convergence in {opt.max_outer} outer iterations (NRMSD {res:.2e}, "
+                             f"concentration change {dc:.2e})")
+        if not static:
+            if st.c_e.min() < 0.0:
+                raise StepFailed(f"negative electrolyte concentration ({st.c_e.min():.3e} mol/m^3)")
+            if st.c_s.min() < 0.0 or st.c_s.max() > self.c_s_max:
+                raise StepFailed(f"solid concentration outside [0, c_s,max] ({st.c_s.min():.4g} .. {st.c_s.max():.6g})")
+        n_floored = self.materials.n_floored(st.c_e)
+        cons = np.nan
+        if not static:
+            n_old = sum(self.sodium_content(old))
+            n_new = sum(self.sodium_content(st))
+            expected = current * dt / F
+            cons = abs((n_new - n_old) - expected) / abs(expected) if expected != 0 else abs(n_new - n_old)
+            st.t = old.t + dt
+        return st, StepInfo(len(history), res, dc, lin_iters, cons, guards, n_floored, times, history)
+
+
+def _bc(n: int) -> BoundaryArrays:
+    return BoundaryArrays(np.zeros(n, dtype=np.bool_), np.zeros(n), np.zeros(n), np.zeros(n))

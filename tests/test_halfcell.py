@@ -1,0 +1,231 @@
+"""The segregated Butler–Volmer half-cell solver (ssbfv.solver.coupling / galvanostatic):
+layout, conservation, limits, periodicity, end reasons, and the layered cell against the
+independent 1D reference (tests/reference_1d.py)."""
+
+import numpy as np
+import pytest
+
+from reference_1d import one_c_current_density, solve_layered_1d, uniform_limit_voltage
+from ssbfv.mesh import from_labels
+from ssbfv.mesh.structured import graded_nodes, layered_mesh
+from ssbfv.solver.coupling import CouplingOptions, HalfCellModel, StepFailed, nrmsd
+from ssbfv.solver.galvanostatic import Galvanostatic, Protocol, Stepping
+from ssbfv.solver.halfcell import HalfCellError, HalfCellLayout
+from ssbfv.solver.kinetics import F
+from ssbfv.solver.parameters import get_parameter_set
+
+L_S = 30e-6
+
+
+@pytest.fixture(scope="module")
+def params():
+    return get_parameter_set("nvp_peo_nasicon")
+
+
+def small_layered(n=6, layers=(("separator", 20e-6), ("polymer", 10e-6)), width=None, grading=3.0):
+    """Layered cell, n cells per 10 µm of electrolyte and 2n in the 30 µm active slab, graded
+    towards every layer boundary; lateral size = the smallest x cell (Kuhn tetrahedra of
+    strongly flattened boxes are too skewed for the explicit non-orthogonal correction)."""
+    parts = [(name, graded_nodes(L, max(3, int(round(n * L / 10e-6))), grading)) for name, L in layers]
+    parts.append(("active", graded_nodes(L_S, 2 * n, grading)))
+    if width is None:
+        width = min(float(np.diff(nodes).min()) for _, nodes in parts)
+    return layered_mesh(parts, n_yz=1, width=width)
+
+
+def patterned_labels():
+    """Separator slab, then a cathode with active columns in part of the cross-section and a
+    full active slab at the collector (laterally non-uniform)."""
+    lab = np.zeros((12, 4, 3), dtype=np.int32)  # 0 separator
+    lab[3:] = 1  # polymer
+    lab[5:, :2, :] = 2  # active columns in y < 2
+    lab[9:] = 2  # active slab touching the collector
+    lab[6:8, 2:, 1] = 3  # filler
+    return lab
+
+
+NAMES = {0: "separator", 1: "polymer", 2: "active", 3: "filler"}
+PATCHES = {"xmin": "anode", "xmax": "collector"}
+
+
+# ----------------------------------------------------------------------------- layout
+def test_layout_matches_interface_faces():
+    m = small_layered()
+    lay = HalfCellLayout(m)
+    assert lay.solid_b.size == lay.electrolyte_b.size == 2  # one box face split in two triangles
+    assert np.array_equal(lay.solid.b_face[lay.solid_b], lay.electrolyte.b_face[lay.electrolyte_b])
+    assert lay.interface_area.sum() == pytest.approx(lay.area_yz, rel=1e-12)
+    assert lay.volume_active == pytest.approx(L_S * lay.area_yz, rel=1e-12)
+    assert [p[0] for p in lay.periodic] == ["ymin", "zmin"]
+
+
+def test_layout_errors():
+    m = layered_mesh([("active", graded_nodes(10e-6, 3)), ("polymer", graded_nodes(10e-6, 3))], n_yz=1)
+    with pytest.raises(HalfCellError, match="short circuit"):
+        HalfCellLayout(m)
+    m = layered_mesh([("separator", graded_nodes(10e-6, 3)), ("polymer", graded_nodes(10e-6, 3))], n_yz=1)
+    with pytest.raises(HalfCellError, match="no region 'active'"):
+        HalfCellLayout(m)
+    m = layered_mesh([("separator", graded_nodes(10e-6, 3)), ("active", graded_nodes(10e-6, 3))], n_yz=1,
+                     patches={"xmin": "left", "xmax": "right"})
+    with pytest.raises(HalfCellError, match="anode"):
+        HalfCellLayout(m)
+
+
+def test_nrmsd_definition():
+    a = np.array([1.0, 2.0, 3.0])
+    area = np.array([1.0, 1.0, 2.0])
+    b = a + np.array([0.1, -0.1, 0.0])
+    rms = np.sqrt((0.01 + 0.01) / 4)
+    # range 2 is below the area-weighted mean |a| = 2.25, which is then the denominator
+    assert nrmsd(a, b, area) == pytest.approx(rms / 2.25)
+    assert nrmsd(10 * a - 5, 10 * b - 5, area) == pytest.approx(10 * rms / 20.0)  # range 20 > mean 12.5
+    assert nrmsd(np.full(3, 2.0), np.full(3, 2.0), area) == 0.0
+    # a uniform current: the denominator is the mean |i|, not the round-off range
+    u = np.full(3, -2.0) + np.array([0, 1e-15, 0])
+    assert nrmsd(u, u + 0.002, area) == pytest.approx(1e-3, rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- conservation
+def test_sodium_conserved_every_step_and_currents_balance(params):
+    lay = HalfCellLayout(small_layered())
+    model = HalfCellModel(lay, params)
+    run = Galvanostatic(model, Protocol("discharge", 0.2, t_end=150.0), Stepping(dt0=2.0, dt_max=20.0))
+    states = []
+    res = run.run(on_step=lambda rec, st, info: states.append((st.copy(), info)))
+    assert res.reason == "t_end"
+    errs = res.column("conservation_error")[1:]
+    assert errs.size >= 6 and np.all(errs < 1e-8), errs.max()
+    for st, info in states[1:]:
+        # the interface current balances the applied current
+        assert -(st.i_if @ model.area_if) == pytest.approx(run.current, rel=1e-8)
+        assert info.nrmsd <= 1e-3
+        assert st.c_e.min() > 0 and 0 < st.c_s.min() and st.c_s.max() < model.c_s_max
+    # total electrolyte Na+ is conserved (anion-blocking boundaries, uniform t+)
+    n_e = [model.sodium_content(st)[1] for st, _ in states]
+    assert np.ptp(n_e) <= 1e-10 * n_e[0]
+
+
+def test_switch_on_voltage_fast_transport_limit(params):
+    """Very conductive phases: the switch-on voltage is U(chi0) + the uniform-current
+    overpotential (asinh formula of the reference module)."""
+    fast = params.with_overrides({
+        "solid.sigma": 1e6, "electrolyte.separator.kappa": 1e4, "electrolyte.polymer.kappa": 1e4,
+    })
+    lay = HalfCellLayout(small_layered())
+    model = HalfCellModel(lay, fast)
+    for mode, chi0 in (("discharge", 0.3), ("charge", 0.8)):
+        run = Galvanostatic(model, Protocol(mode, 2.0, chi0=chi0))
+        st, info = run.initial()
+        I = run.current / lay.area_yz
+        V_exact = float(uniform_limit_voltage(fast, chi0, I))
+        assert model.voltage(st) == pytest.approx(V_exact, abs=2e-6)
+
+
+# ----------------------------------------------------------------------------- periodicity
+def test_periodic_box_equals_box_repeated_twice(params):
+    lab = patterned_labels()
+    runs = []
+    for labels in (lab, np.concatenate([lab, lab], axis=1)):
+        m = from_labels(labels, 1e-6, NAMES, patches=PATCHES, split_tets=True)
+        model = HalfCellModel(HalfCellLayout(m), params)
+        run = Galvanostatic(model, Protocol("discharge", 1.0, t_end=60.0), Stepping(dt0=10.0, dt_max=10.0, grow=1.0))
+        res = run.run()
+        runs.append((model, res))
+    (m1, r1), (m2, r2) = runs
+    assert r1.reason == r2.reason == "t_end"
+    V1, V2 = r1.column("voltage_V"), r2.column("voltage_V")
+    assert V1.size == V2.size == 7
+    assert np.max(np.abs(V1 - V2)) < 1e-9
+    # the solution really is non-uniform laterally, so periodicity matters
+    assert np.ptp(r1.state.i_if) > 0.05 * np.abs(r1.state.i_if).mean()
+    # mean concentrations agree
+    assert m1.mean_chi(r1.state) == pytest.approx(m2.mean_chi(r2.state), rel=1e-10)
+
+
+# ----------------------------------------------------------------------------- end reasons
+def test_discharge_and_charge_end_on_the_cutoff(params):
+    lay = HalfCellLayout(small_layered(layers=(("separator", 20e-6),)))
+    model = HalfCellModel(lay, params)
+    res = Galvanostatic(model, Protocol("discharge", 1.0, v_cut=3.09), Stepping(dt0=5.0)).run()
+    assert res.reason == "voltage_cutoff"
+    assert abs(res.records[-1].voltage_V - 3.09) <= 1e-3
+    assert np.all(res.column("voltage_V")[:-1] > 3.09)
+    assert "cut-off" in res.message
+    res = Galvanostatic(model, Protocol("charge", 1.0), Stepping(dt0=5.0)).run()  # default cut-off 4.0 V
+    assert res.reason == "voltage_cutoff"
+    assert abs(res.records[-1].voltage_V - 4.0) <= 1e-3
+    assert np.all(np.diff(res.column("mean_chi")) < 0)  # charging removes sodium
+    assert res.records[-1].mean_chi > 0.01
+
+
+def test_soc_limit_ends_on_the_end_value(params):
+    fast = params.with_overrides({"solid.D_s": 1e-10})
+    lay = HalfCellLayout(small_layered(layers=(("separator", 20e-6),)))
+    model = HalfCellModel(lay, fast)
+    res = Galvanostatic(model, Protocol("discharge", 2.0, chi0=0.5, chi_end=0.6)).run()
+    assert res.reason == "soc_limit"
+    assert res.records[-1].mean_chi == pytest.approx(0.6, abs=1e-9)
+
+
+def test_failed_steps_are_retried_then_stop_with_results_kept(params, monkeypatch):
+    lay = HalfCellLayout(small_layered())
+    model = HalfCellModel(lay, params)
+    run = Galvanostatic(model, Protocol("discharge", 1.0), Stepping(dt0=2.0, max_retries=3))
+    calls = {"n": 0}
+    real = model.step
+
+    def flaky(state, dt, current):
+        if dt is not None:
+            calls["n"] += 1
+            if calls["n"] > 3:
+                raise StepFailed("forced failure")
+        return real(state, dt, current)
+
+    monkeypatch.setattr(model, "step", flaky)
+    res = run.run()
+    assert res.reason == "step_failed"
+    assert "forced failure" in res.message and "failed 4 times" in res.message
+    assert len(res.records) == 4  # t = 0 and three completed steps
+    assert res.failed_steps == 4
+
+
+# ----------------------------------------------------------------------------- 1D reference
+def _compare_with_reference(params, layers, n, t_end=None):
+    mesh = small_layered(n=n, layers=layers, grading=5.0)
+    model = HalfCellModel(HalfCellLayout(mesh), params)
+    dt = 5.0
+    run = Galvanostatic(model, Protocol("discharge", 0.2, t_end=t_end), Stepping(dt0=dt, dt_max=dt, grow=1.0))
+    res = run.run()
+    I = one_c_current_density(params, L_S) / 5
+    ref = solve_layered_1d(list((L, m) for m, L in layers), L_S, params, I, n_e=200, n_s=100, dt=dt,
+                           grading=5, t_end=t_end)
+    return res, ref
+
+
+def test_layered_cell_matches_1d_reference_early_discharge(params):
+    """First 150 s of a C/5 discharge through NaSICON | PEO | NVP (half-way to the
+    polymer's depletion): within 0.5 mV."""
+    res, ref = _compare_with_reference(params, (("separator", 20e-6), ("polymer", 10e-6)), n=20, t_end=150.0)
+    t, V = res.column("time_s"), res.column("voltage_V")
+    Vr = np.interp(t, ref.time_s, ref.voltage_V)
+    assert t[-1] == pytest.approx(150.0)
+    assert np.max(np.abs(V - Vr)) < 0.5e-3
+
+
+@pytest.mark.slow
+def test_layered_cell_matches_1d_reference_full_discharge(params):
+    """A full C/5 discharge of NaSICON | NVP to the end (solid-surface saturation): within
+    1 mV while the reference voltage is above 3.0 V (before the final collapse, where V
+    falls at > 1 V/s and a fixed-time comparison only measures the end time), and the end
+    time (the capacity) within 0.1 %."""
+    res, ref = _compare_with_reference(params, (("separator", 30e-6),), n=40)
+    t, V = res.column("time_s"), res.column("voltage_V")
+    assert res.reason in ("voltage_cutoff", "voltage_collapse")
+    assert ref.reason == "voltage_cutoff"
+    assert t[-1] == pytest.approx(ref.time_s[-1], rel=1e-3)
+    Vr = np.interp(t, ref.time_s, ref.voltage_V)
+    sel = (t <= ref.time_s[-1]) & (Vr >= 3.0)
+    assert sel.sum() > 100
+    assert np.max(np.abs(V[sel] - Vr[sel])) < 1e-3
+    assert np.nanmax(res.column("conservation_error")) < 1e-8
