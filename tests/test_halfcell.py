@@ -213,19 +213,21 @@ def test_layered_cell_matches_1d_reference_early_discharge(params):
     assert np.max(np.abs(V - Vr)) < 0.5e-3
 
 
-@pytest.mark.slow
-def test_layered_cell_matches_1d_reference_full_discharge(params):
-    """A full C/5 discharge of NaSICON | NVP to the end (solid-surface saturation): within
-    1 mV while the reference voltage is above 3.0 V (before the final collapse, where V
-    falls at > 1 V/s and a fixed-time comparison only measures the end time), and the end
-    time (the capacity) within 0.1 %."""
-    res, ref = _compare_with_reference(params, (("separator", 30e-6),), n=40)
+@pytest.mark.parametrize("layers, end_rtol", [
+    ((("separator", 30e-6),), 1e-3),  # ends by saturation of the NVP surface
+    ((("separator", 20e-6), ("polymer", 10e-6)), 2e-3),  # ends by depletion of the polymer
+])
+def test_layered_cell_matches_1d_reference_full_discharge(params, layers, end_rtol):
+    """A full C/5 discharge to the end: within 1 mV while the reference voltage is above
+    3.0 V (before the final collapse, where V falls at > 1 V/s and a fixed-time comparison
+    only measures the end time), and the end time (the capacity) within end_rtol."""
+    res, ref = _compare_with_reference(params, layers, n=40)
     t, V = res.column("time_s"), res.column("voltage_V")
     assert res.reason in ("voltage_cutoff", "voltage_collapse")
     assert ref.reason == "voltage_cutoff"
-    assert t[-1] == pytest.approx(ref.time_s[-1], rel=1e-3)
+    assert t[-1] == pytest.approx(ref.time_s[-1], rel=end_rtol)
     Vr = np.interp(t, ref.time_s, ref.voltage_V)
     sel = (t <= ref.time_s[-1]) & (Vr >= 3.0)
-    assert sel.sum() > 100
+    assert sel.sum() > 50
     assert np.max(np.abs(V[sel] - Vr[sel])) < 1e-3
     assert np.nanmax(res.column("conservation_error")) < 1e-8

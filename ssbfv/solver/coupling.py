@@ -230,14 +230,21 @@ def _boundary_state(x, g, d, alpha, rhs0, gam, cond, gam_b, bc):
 
 
 def _lagged_solve(op, bc, lin, x, g, tol, rhs_extra=None, mass=None, x_old=None, correctors=0,
-                  corrector_tol=1e-6, b_scale=None):
+                  corrector_tol=1e-6, b_scale=None, shift=None):
     """Linear solve(s) of the diffusion system in increment form, the non-orthogonal
     correction starting from the lagged gradient g, then up to ``correctors`` more solves
     with the gradient updated (stopping once a correction changes x by less than
     corrector_tol of its range). ``b_scale``: optional per-boundary-face factor on the
     coefficient of the half link between a cell and its boundary face. Returns (x_new,
     updated gradient, outward boundary fluxes [field flux * m^2] and face values consistent
-    with the last solve, CG iterations, gradient used by the last solve)."""
+    with the last solve, CG iterations, gradient used by the last solve).
+
+    ``shift``: a one-element list; when given (a problem without Dirichlet faces and without
+    a time term, x a deviation from a level), the uniform part of the correction is taken
+    out analytically first: c = sum(r) / sum(alpha) (1^T A = alpha per row), the Robin values
+    move by -c and c is returned in shift[0] for the caller's level. Solving for a uniform
+    millivolt shift through a matrix whose entries are 1e9 times the Robin coefficients
+    would otherwise cost ~1e-7 of the current balance in round-off."""
     d = op.domain
     n = d.n_cells
     if b_scale is None:
@@ -258,6 +265,15 @@ def _lagged_solve(op, bc, lin, x, g, tol, rhs_extra=None, mass=None, x_old=None,
         b = b0.copy()
         op.correction(g, gam_corr, b)
         r = b - A @ x
+        if shift is not None and j == 0:
+            rows = np.bincount(d.b_cell, weights=alpha, minlength=n)
+            c = float(r.sum() / rows.sum())
+            shift[0] = c
+            robin = ~bc.is_dirichlet & (bc.h > 0)
+            bc.value[robin] -= c
+            rhs0 = rhs0 - np.where(robin, alpha * c, 0.0)
+            b0 -= c * rows
+            r -= c * rows
         change = 0.0
         if np.any(r != 0.0):
             dx, info = lin.solve(A, r, tol=tol)
@@ -527,9 +543,11 @@ class HalfCellModel:
                     bc.h[L.solid_b] = h
                     bc.value[L.solid_b] = val - st.phi_s_level
                 with timer("solve_phi_s"):
+                    shift = [0.0]
                     st.phi_s, st.g_phis, flux, st.b_phis, it, _ = _lagged_solve(
                         self.op_sigma, bc, self.lin["phi_s"], st.phi_s, st.g_phis, opt.linear_tol,
-                        correctors=opt.correctors)
+                        correctors=opt.correctors, shift=shift)
+                    st.phi_s_level += shift[0]
                     lin_iters += it
                 i_s = flux[L.solid_b] / self.area_if
                 phis_x = phis_x + np.clip(opt.relaxation * (st.phi_s_level + st.b_phis - phis_x), -dmax, dmax)
