@@ -7,6 +7,8 @@ demo      mesh a two-layer periodic box with gmsh and solve a conduction problem
 pack      generate a sphere packing of a half-cell from a TOML spec
 mesh      mesh a packing (OpenCASCADE with fallbacks, or voxels) and write a report beside it
 inspect   report on a mesh file: regions, fractions, interfaces, quality, connectivity
+run       run a case directory (case.toml): galvanostatic discharge or charge
+describe  microstructure descriptors of a label image or mesh: fractions, tortuosity, D_SCA
 """
 
 from __future__ import annotations
@@ -96,6 +98,14 @@ def _cmd_mesh(args) -> int:
     return 0
 
 
+def _cmd_run(args) -> int:
+    from .case import run_case
+
+    summary = run_case(args.case, quiet=args.quiet)
+    ok = summary["end_reason"] in ("voltage_cutoff", "soc_limit", "t_end", "voltage_collapse")
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ssbfv",
@@ -128,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--routes", help="comma-separated routes to try: occ,occ-shifted,occ-fine,voxel")
     me.add_argument("--quiet", action="store_true")
     me.set_defaults(func=_cmd_mesh)
+    r = sub.add_parser("run", help="run a case directory (case.toml): galvanostatic discharge or charge")
+    r.add_argument("case", help="case directory containing case.toml")
+    r.add_argument("--quiet", action="store_true", help="no progress lines on the console (run.log is still written)")
+    r.set_defaults(func=_cmd_run)
+    from .microstructure.describe import add_describe_arguments, run_describe
+
+    ds = sub.add_parser("describe", help="volume fractions, tortuosity factors, contact area and D_SCA of an image or mesh")
+    add_describe_arguments(ds)
+    ds.set_defaults(func=run_describe)
     return p
 
 

@@ -7,6 +7,8 @@ Dirichlet, Neumann, Robin          boundary conditions
 FvDomain                           cells of some regions with connections and CSR pattern
 DiffusionOperator, solve_diffusion the diffusion operator (time term, sources, correction)
 AmgCgSolver, LinearSolver          linear solvers
+HalfCellLayout, HalfCellModel      the half-cell on a mesh and its segregated Butler-Volmer step
+Galvanostatic, Protocol, Stepping  galvanostatic discharge/charge runs
 """
 
 from .bc import BoundaryCondition, Dirichlet, Neumann, Robin
@@ -25,3 +27,11 @@ __all__ = [
 from .p2d import P2DElectrolyte, P2DGeometry, P2DModel, P2DResult, electrolyte_from_params, solve_p2d
 
 __all__ += ["P2DElectrolyte", "P2DGeometry", "P2DModel", "P2DResult", "electrolyte_from_params", "solve_p2d"]
+
+# the electrochemical half-cell (DESIGN.md §2-7)
+from .coupling import CouplingOptions, HalfCellModel, HalfCellState, StepFailed
+from .galvanostatic import Galvanostatic, Protocol, RunResult, Stepping
+from .halfcell import HalfCellError, HalfCellLayout
+
+__all__ += ["CouplingOptions", "Galvanostatic", "HalfCellError", "HalfCellLayout", "HalfCellModel",
+            "HalfCellState", "Protocol", "RunResult", "StepFailed", "Stepping"]

@@ -1,7 +1,7 @@
 r"""The segregated Butler–Volmer coupling of one implicit Euler step (DESIGN.md §2–3, §7).
 
-Unknowns per cell: c_s, phi_s in the solid (active) domain; c_e, phi_e in the electrolyte
-domain. One step from t to t + dt repeats *outer iterations* until the two domains agree:
+Unknowns per cell: c_s, phi_s in the solid (active) domain; c_e and psi_e (below) in the
+electrolyte domain. One step from t to t + dt repeats *outer iterations* until the two domains agree:
 
 1. solid potential: div(sigma grad phi_s) = 0 with the applied current on the active
    collector faces (outward flux density I_total / A_collector,active) and, on every
@@ -10,14 +10,17 @@ domain. One step from t to t + dt repeats *outer iterations* until the two domai
    solid-side current i_s per face follows from the solution; sum_f i_s A_f equals the
    applied current exactly (to the linear tolerance).
 2. solid concentration: dc_s/dt = div(D_s grad c_s), outward flux i_s / F.
-3. electrolyte potential: div(kappa grad phi_e) = div((kappa_D / c) grad c_e), phi_e = 0
-   on the anode, the Butler–Volmer current linearised in phi_e on the interface
-   (:func:`ssbfv.solver.kinetics.robin_electrolyte`, phi_s fixed at step 1's values,
-   under-relaxed), kappa and kappa_D at the latest c_e. The diffusion-potential current
-   enters as an explicit source built from the latest c_e (interior faces: the same
-   two-point + non-orthogonal face flux as any diffusion term; boundary faces: from the
-   face values of the c_e solve, (kappa_D/c)_P (c_b - c_P) / (d.n), which carry its flux
-   conditions). The electrolyte-side current i_e per face follows.
+3. electrolyte potential: with t+ uniform and the thermodynamic factor 1, kappa_D / kappa
+   = k_D = 2 R T (1 - t+) / F is a constant, so the current i_e = -kappa grad phi_e +
+   (kappa_D / c) grad c_e = -kappa grad psi_e with psi_e = phi_e - k_D ln c_e. The solver
+   solves div(kappa(c_e) grad psi_e) = 0 with psi_e = -k_D ln c_e on the anode (phi_e = 0)
+   and the Butler–Volmer current linearised in psi_e on the interface (robin_electrolyte,
+   phi_s fixed at step 1's values, Aitken-relaxed), kappa at the latest c_e; the
+   overpotential uses phi_e = psi_e + k_D ln c_e at the face. No diffusion-potential source
+   appears, so nothing couples c_e and the potential explicitly in the bulk (an explicit
+   diffusion-potential term amplified lateral perturbations near anion-blocking faces by
+   the ratio of diffusion-potential to total current, 6 in NaSICON and 20 in PEO, and made
+   the outer iterations diverge). The electrolyte-side current i_e per face follows.
 4. electrolyte concentration: dc_e/dt = div(D_e grad c_e) (t+ uniform, so the migration
    term has no bulk source) with the anion-blocking fluxes (Eq. 16 of the 3D paper):
    outward -D_e dc_e/dn = -(1 - t+) i_s / F on the interface and (1 - t+) i_anode / F on
@@ -53,6 +56,7 @@ import numpy as np
 from . import kernels
 from .diffusion import BoundaryArrays, DiffusionOperator
 from .electrolyte import ElectrolyteMaterials
+from .parameters.conductivity import C_FLOOR_DEFAULT as C_FLOOR
 from .kinetics import F, ButlerVolmer, KineticsGuards, robin_electrolyte, robin_solid
 from .linear import AmgCgSolver, DirectSolver, LinearSolveError
 
@@ -99,7 +103,7 @@ class CouplingOptions:
     implicit_surface: bool = True
     linear_tol: float = 1e-10
     correctors: int = 1
-    direct_below: int = 20_000
+    direct_below: int = 3000
 
     def __post_init__(self):
         if not (0 < self.relaxation <= 1):
@@ -117,9 +121,10 @@ class HalfCellState:
     c_s [mol/m^3] per solid cell; the solid potential is phi_s_level + phi_s [V] (a scalar
     level and per-cell deviations: phi_s varies by nanovolts to millivolts around ~3 V, and
     storing the deviation keeps the face currents accurate to round-off, which the exact
-    sodium balance needs); c_e [mol/m^3], phi_e [V] per electrolyte cell;
+    sodium balance needs); c_e [mol/m^3] and psi_e = phi_e - k_D ln c_e [V] per electrolyte
+    cell (:meth:`HalfCellModel.phi_e` gives phi_e);
     g_* their gradients (n, 3) used for the non-orthogonal correction; b_* boundary-face
-    values of each domain (solid: c_s, phi_s deviation; electrolyte: c_e, phi_e); q_ce the outward
+    values of each domain (solid: c_s, phi_s deviation; electrolyte: c_e, psi_e); q_ce the outward
     diffusive flux density of c_e on the electrolyte boundary [mol/m^2/s]; i_if the
     interface current density i_BV [A/m^2] (> 0 anodic) per interface face.
     """
@@ -127,15 +132,15 @@ class HalfCellState:
     c_s: np.ndarray
     phi_s: np.ndarray
     c_e: np.ndarray
-    phi_e: np.ndarray
+    psi_e: np.ndarray
     g_cs: np.ndarray
     g_phis: np.ndarray
     g_ce: np.ndarray
-    g_phie: np.ndarray
+    g_psie: np.ndarray
     b_cs: np.ndarray
     b_phis: np.ndarray
     b_ce: np.ndarray
-    b_phie: np.ndarray
+    b_psie: np.ndarray
     q_ce: np.ndarray
     i_if: np.ndarray
     phi_s_level: float = 0.0
@@ -202,40 +207,12 @@ class _Timer:
         return _C()
 
 
-def _boundary_coefficients(op, bc, b_scale):
-    """numpy twin of ``kernels.boundary_coefficients`` with the face conductance of every
-    boundary face multiplied by b_scale (> 0)."""
-    d = op.domain
-    gam_b = op.gamma[d.b_cell] * b_scale
-    c = gam_b * d.b_delta
-    H = bc.h * d.b_area
-    robin = ~bc.is_dirichlet & (H > 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(robin, H / (c + H), 0.0)
-    alpha = np.where(bc.is_dirichlet, c, c * ratio)
-    conc = np.where(robin, c / np.where(robin, c + H, 1.0), 1.0)  # c/(c+H) for Robin, 1 for Neumann
-    rhs0 = np.where(bc.is_dirichlet, c * bc.value, alpha * bc.value - conc * d.b_area * bc.q)
-    gam = np.where(bc.is_dirichlet, 1.0, ratio)
-    return alpha, rhs0, gam, c, gam_b
-
-
-def _boundary_state(x, g, d, alpha, rhs0, gam, cond, gam_b, bc):
-    """numpy twin of ``kernels.boundary_state`` for per-face conductivities gam_b."""
-    kg = gam_b * np.einsum("ij,ij->i", d.b_k, g[d.b_cell])
-    xp = x[d.b_cell]
-    flux = alpha * xp - rhs0 - gam * kg
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xb = np.where(bc.is_dirichlet, bc.value, np.where(cond > 0, xp - (flux + kg) / np.where(cond > 0, cond, 1.0), xp))
-    return flux, xb
-
-
 def _lagged_solve(op, bc, lin, x, g, tol, rhs_extra=None, mass=None, x_old=None, correctors=0,
-                  corrector_tol=1e-6, b_scale=None, shift=None):
+                  corrector_tol=1e-6, shift=None):
     """Linear solve(s) of the diffusion system in increment form, the non-orthogonal
     correction starting from the lagged gradient g, then up to ``correctors`` more solves
     with the gradient updated (stopping once a correction changes x by less than
-    corrector_tol of its range). ``b_scale``: optional per-boundary-face factor on the
-    coefficient of the half link between a cell and its boundary face. Returns (x_new,
+    corrector_tol of its range). Returns (x_new,
     updated gradient, outward boundary fluxes [field flux * m^2] and face values consistent
     with the last solve, CG iterations, gradient used by the last solve).
 
@@ -247,12 +224,7 @@ def _lagged_solve(op, bc, lin, x, g, tol, rhs_extra=None, mass=None, x_old=None,
     would otherwise cost ~1e-7 of the current balance in round-off."""
     d = op.domain
     n = d.n_cells
-    if b_scale is None:
-        alpha, rhs0, gam, cond = op.boundary(bc)
-        gam_corr = gam
-    else:
-        alpha, rhs0, gam, cond, gam_b = _boundary_coefficients(op, bc, b_scale)
-        gam_corr = gam * b_scale  # the kernel multiplies by the cell's coefficient
+    alpha, rhs0, gam, cond = op.boundary(bc)
     b0 = np.bincount(d.b_cell, weights=rhs0, minlength=n)
     diag = np.zeros(n) if mass is None else mass
     if mass is not None:
@@ -263,7 +235,7 @@ def _lagged_solve(op, bc, lin, x, g, tol, rhs_extra=None, mass=None, x_old=None,
     iters = 0
     for j in range(correctors + 1):
         b = b0.copy()
-        op.correction(g, gam_corr, b)
+        op.correction(g, gam, b)
         r = b - A @ x
         if shift is not None and j == 0:
             rows = np.bincount(d.b_cell, weights=alpha, minlength=n)
@@ -280,11 +252,8 @@ def _lagged_solve(op, bc, lin, x, g, tol, rhs_extra=None, mass=None, x_old=None,
             x = x + dx
             iters += info.iterations
             change = float(np.max(np.abs(dx)))
-        if b_scale is None:
-            flux, xb = kernels.boundary_state(x, g, d.b_cell, d.b_k, alpha, rhs0, gam, cond, op.gamma,
-                                              bc.is_dirichlet, bc.value)
-        else:
-            flux, xb = _boundary_state(x, g, d, alpha, rhs0, gam, cond, gam_b, bc)
+        flux, xb = kernels.boundary_state(x, g, d.b_cell, d.b_k, alpha, rhs0, gam, cond, op.gamma,
+                                          bc.is_dirichlet, bc.value)
         g_used = g
         g = op.gradient(x, xb)
         scale = float(np.max(x) - np.min(x))
@@ -329,6 +298,7 @@ class HalfCellModel:
         mesh = layout.mesh
         self.materials = ElectrolyteMaterials(params, mesh.cell_region[e.cells], mesh.region_names, material_of_region)
         self.t_plus = self.materials.t_plus
+        self.k_D = self.materials.kappa_d_factor  # 2 R T (1 - t+) / F [V]
         self.op_sigma = DiffusionOperator(s, np.full(s.n_cells, self.sigma))
         self.op_Ds = DiffusionOperator(s, np.full(s.n_cells, self.D_s))
         self.op_De = DiffusionOperator(e, self.materials.D_e)
@@ -336,7 +306,9 @@ class HalfCellModel:
             small = max(s.n_cells, e.n_cells) <= self.options.direct_below
             linear_solver = DirectSolver if small else (lambda: AmgCgSolver(tol=self.options.linear_tol))
         make = linear_solver
-        self.lin = {k: make() for k in ("phi_s", "c_s", "phi_e", "c_e")}
+        self.lin = {k: make() for k in ("phi_s", "c_s", "psi_e", "c_e")}
+        # orthogonal meshes (voxel hexahedra) need no non-orthogonal correction solves
+        self.correctors = {id(d): (self.options.correctors if _nonorthogonality(d) > 1e-10 else 0) for d in (s, e)}
         self.vol_s = s.cell_volumes
         self.vol_e = e.cell_volumes
         self.area_if = layout.interface_area
@@ -360,17 +332,21 @@ class HalfCellModel:
             U0 += float(np.arcsinh(i_mean / (2.0 * i0)) / (a * self.bv.f))
         return HalfCellState(
             c_s=np.full(s.n_cells, chi0 * self.c_s_max), phi_s=np.zeros(s.n_cells),
-            c_e=np.full(e.n_cells, c_e0), phi_e=np.zeros(e.n_cells),
+            c_e=np.full(e.n_cells, c_e0), psi_e=np.full(e.n_cells, -self.k_D * np.log(c_e0)),
             g_cs=np.zeros((s.n_cells, 3)), g_phis=np.zeros((s.n_cells, 3)),
-            g_ce=np.zeros((e.n_cells, 3)), g_phie=np.zeros((e.n_cells, 3)),
+            g_ce=np.zeros((e.n_cells, 3)), g_psie=np.zeros((e.n_cells, 3)),
             b_cs=np.full(s.b_face.size, chi0 * self.c_s_max), b_phis=np.zeros(s.b_face.size),
-            b_ce=np.full(e.b_face.size, c_e0), b_phie=np.zeros(e.b_face.size),
+            b_ce=np.full(e.b_face.size, c_e0), b_psie=np.full(e.b_face.size, -self.k_D * np.log(c_e0)),
             q_ce=np.zeros(e.b_face.size), i_if=np.zeros(self.area_if.size), phi_s_level=U0,
         )
 
     def sodium_content(self, st: HalfCellState) -> tuple[float, float]:
         """(mol of Na in the solid, mol of Na+ in the electrolyte)."""
         return float(self.vol_s @ st.c_s), float(self.vol_e @ st.c_e)
+
+    def phi_e(self, st: HalfCellState) -> np.ndarray:
+        """Electrolyte potential per electrolyte cell [V]: psi_e + k_D ln c_e."""
+        return st.psi_e + self.k_D * np.log(np.maximum(st.c_e, C_FLOOR))
 
     def mean_chi(self, st: HalfCellState) -> float:
         return float(self.vol_s @ st.c_s) / (float(self.vol_s.sum()) * self.c_s_max)
@@ -384,31 +360,43 @@ class HalfCellModel:
         return F * (self.c_s_max - self.c_s_min) * self.layout.volume_active / 3600.0
 
     # ------------------------------------------------------------------ kinetics
-    def interface_current(self, b_phis, b_phie, b_cs, b_ce, guards=None):
-        """(i_BV, G, eta) per interface face from the domains' boundary-face values."""
+    def interface_current(self, b_phis, b_psie, b_cs, b_ce, guards=None):
+        """(i_BV, G, eta) per interface face from the domains' boundary-face values (solid
+        potential absolute; electrolyte: psi_e, so phi_e = psi_e + k_D ln c_e)."""
         L = self.layout
         cs = b_cs[L.solid_b]
-        eta = b_phis[L.solid_b] - b_phie[L.electrolyte_b] - self.ocp.U(np.clip(cs / self.c_s_max, 1e-12, 1 - 1e-12))
-        i, G = self.bv.current(eta, cs, b_ce[L.electrolyte_b], guards)
+        ce = b_ce[L.electrolyte_b]
+        phie = b_psie[L.electrolyte_b] + self.k_D * np.log(np.maximum(ce, C_FLOOR))
+        eta = b_phis[L.solid_b] - phie - self.ocp.U(np.clip(cs / self.c_s_max, 1e-12, 1 - 1e-12))
+        i, G = self.bv.current(eta, cs, ce, guards)
         return i, G, eta
 
-    def _surface_response(self, st: HalfCellState):
+    def _surface_response(self, dt: float):
         """d c_s,face / d i and d c_e,face / d i per interface face [mol/m^3 per A/m^2]:
-        how the face values of the last concentration solves move with the interface
-        current through their flux conditions (c_b = c_P - (q |S| + k-part) / (D delta),
-        q = i / F in the solid and -(1 - t+) i / F in the electrolyte)."""
+        how the face values of the concentration solves move with the interface current:
+        through the flux condition of the face (c_b = c_P - (q |S| + k-part) / (D delta),
+        q = i / F in the solid and -(1 - t+) i / F in the electrolyte) and through the
+        cell value, which changes by dt q A_if / V within a step (A_if: the interface area
+        of the cell; exchange with neighbouring cells neglected, which overestimates the
+        response and only lowers G). The cell part dominates for small pockets of
+        electrolyte enclosed by active material (several interface faces on one cell);
+        without it their c_e oscillated with growing amplitude between outer iterations."""
         L = self.layout
         s, e = L.solid, L.electrolyte
         dn_s = s.b_area[L.solid_b] / s.b_delta[L.solid_b]  # normal distance cell -> face [m]
         dn_e = e.b_area[L.electrolyte_b] / e.b_delta[L.electrolyte_b]
-        gamma = dn_s / (F * self.D_s)
-        beta = (1.0 - self.t_plus) * dn_e / (F * self.materials.D_e[e.b_cell[L.electrolyte_b]])
+        cs_cell, ce_cell = s.b_cell[L.solid_b], e.b_cell[L.electrolyte_b]
+        a_s = np.bincount(cs_cell, weights=self.area_if, minlength=s.n_cells)[cs_cell]
+        a_e = np.bincount(ce_cell, weights=self.area_if, minlength=e.n_cells)[ce_cell]
+        gamma = dn_s / (F * self.D_s) + dt * a_s / (F * self.vol_s[cs_cell])
+        beta = (1.0 - self.t_plus) * (dn_e / (F * self.materials.D_e[ce_cell]) + dt * a_e / (F * self.vol_e[ce_cell]))
         return gamma, beta
 
     def local_current(self, dphi, cs_L, ce_L, i_L, gamma, beta, guards=None, iters: int = 40):
         """Interface current with the surface concentrations responding to it.
 
-        Solves, per face, i = BV(dphi - U(c_s(i)/c_s,max), c_s(i), c_e(i)) with
+        Solves, per face, i = BV(dphi - k_D ln c_e(i) - U(c_s(i)/c_s,max), c_s(i), c_e(i)) with
+        dphi = phi_s - psi_e at the face and
         c_s(i) = cs_L - gamma (i - i_L), c_e(i) = ce_L + beta (i - i_L) (the face values of
         the last concentration solves, which carried i_L, and their response to the current;
         ``_surface_response``). Returns (i, G_eff = di/d(dphi)). Near a depleted surface
@@ -421,13 +409,13 @@ class HalfCellModel:
         surface concentration reaches its bound (where i0 = 0); vectorised over faces.
         """
         cmax = self.c_s_max
-        ocp, bv = self.ocp, self.bv
+        ocp, bv, k_D = self.ocp, self.bv, self.k_D
 
         def evaluate(i):
             cs = np.clip(cs_L - gamma * (i - i_L), 0.0, cmax)
             ce = np.maximum(ce_L + beta * (i - i_L), 0.0)
             chi = np.clip(cs / cmax, 1e-12, 1 - 1e-12)
-            eta = dphi - ocp.U(chi)
+            eta = dphi - k_D * np.log(np.maximum(ce, C_FLOOR)) - ocp.U(chi)
             B, B_eta = bv.current(eta, cs, ce)
             i0 = bv.exchange_current(cs, ce)
             # d i0/d cs and d i0/d ce (0 where clipped)
@@ -437,7 +425,8 @@ class HalfCellModel:
             d_cs = np.where(i0 > 0, d_cs, 0.0)
             d_ce = np.where(i0 > 0, d_ce, 0.0)
             dU = ocp.dU_dchi(chi) / cmax
-            dB_di = B_eta * dU * gamma - d_cs * gamma + d_ce * beta
+            dlnc = np.where(ce > C_FLOOR, k_D / np.maximum(ce, C_FLOOR), 0.0)  # d(k_D ln c_e)/dc_e
+            dB_di = B_eta * dU * gamma - d_cs * gamma + d_ce * beta - B_eta * dlnc * beta
             return B, B_eta, dB_di
 
         B0, G0, _ = evaluate(i_L)
@@ -488,16 +477,41 @@ class HalfCellModel:
             guards.electrolyte_clipped += int(np.count_nonzero(ce_L + beta * (i - i_L) < 0))
         return i, G
 
-    def _linearisation(self, phis_x, phie_x, st, resp, guards):
-        """(i*, G) of the Butler–Volmer current at the potentials phis_x, phie_x (absolute,
+    def _anode_condition(self, bc, st, dt):
+        """phi_e = 0 on the anode, i.e. psi_e = -k_D ln c_b with c_b the anode face value of
+        c_e. c_b itself moves with the anode current q (outward current density) through the
+        anion-blocking flux condition (c_b = c_P - (1 - t+) q dn / (F D_e), plus the cell's
+        own change dt q A / V): linearised, psi_b = psi_b* + R (q - q*), R = (k_D / c_b)
+        (1 - t+) / F (dn / D_e + dt A / V), a Robin condition q = (psi_b - psi_b* + R q*) / R.
+        Taken explicitly (a Dirichlet value from the last c_b), lateral differences of the
+        anode current grew by the factor kappa R / dn ~ 6 per outer iteration. At t = 0+
+        (dt None) the face has not responded yet: Dirichlet."""
+        L, e = self.layout, self.layout.electrolyte
+        ab = L.anode_b
+        c_b = np.maximum(st.b_ce[ab], C_FLOOR)
+        psi_star = -self.k_D * np.log(c_b)
+        if dt is None or self.t_plus >= 1.0:
+            bc.is_dirichlet[ab] = True
+            bc.value[ab] = psi_star
+            return
+        cell = e.b_cell[ab]
+        dn = e.b_area[ab] / e.b_delta[ab]
+        a_cell = np.bincount(cell, weights=self.area_anode, minlength=e.n_cells)[cell]
+        R = (self.k_D / c_b) * (1.0 - self.t_plus) / F * (dn / self.materials.D_e[cell] + dt * a_cell / self.vol_e[cell])
+        q_star = st.q_ce[ab] * F / (1.0 - self.t_plus)  # outward current density of the last c_e solve
+        bc.h[ab] = 1.0 / R
+        bc.value[ab] = psi_star - R * q_star
+
+    def _linearisation(self, phis_x, psie_x, st, resp, guards):
+        """(i*, G) of the Butler–Volmer current at the potentials phis_x, psie_x (absolute,
         per boundary face of each domain), with the surface concentrations responding to the
         current (``local_current``) unless ``resp`` is None (static solve, or the option
         is off)."""
         L = self.layout
         if resp is None or not self.options.implicit_surface:
-            i, G, _ = self.interface_current(phis_x, phie_x, st.b_cs, st.b_ce, guards)
+            i, G, _ = self.interface_current(phis_x, psie_x, st.b_cs, st.b_ce, guards)
             return i, G
-        dphi = phis_x[L.solid_b] - phie_x[L.electrolyte_b]
+        dphi = phis_x[L.solid_b] - psie_x[L.electrolyte_b]
         return self.local_current(dphi, st.b_cs[L.solid_b], st.b_ce[L.electrolyte_b], st.i_if, resp[0], resp[1],
                                   guards)
 
@@ -526,15 +540,15 @@ class HalfCellModel:
         # potentials handed across the interface (relaxed)
         st.recentre()
         phis_x = st.phi_s_level + st.b_phis  # absolute
-        phie_x = st.b_phie.copy()
+        psie_x = st.b_psie.copy()
         dmax = opt.max_potential_change
-        resp = None if static else self._surface_response(st)
+        resp = None if static else self._surface_response(dt)
         omega, r_prev = opt.relaxation, None
         try:
             for k in range(opt.max_outer):
                 # ---------------- solid potential
                 with timer("bv"):
-                    i_star, G = self._linearisation(phis_x, phie_x, st, resp, guards)
+                    i_star, G = self._linearisation(phis_x, psie_x, st, resp, guards)
                     h, val = robin_solid(i_star, G, phis_x[L.solid_b])
                 with timer("assembly"):
                     st.recentre()  # a uniform level in the solve would cost ~1e-8 in the current balance
@@ -546,7 +560,7 @@ class HalfCellModel:
                     shift = [0.0]
                     st.phi_s, st.g_phis, flux, st.b_phis, it, _ = _lagged_solve(
                         self.op_sigma, bc, self.lin["phi_s"], st.phi_s, st.g_phis, opt.linear_tol,
-                        correctors=opt.correctors, shift=shift)
+                        correctors=self.correctors[id(s)], shift=shift)
                     st.phi_s_level += shift[0]
                     lin_iters += it
                 i_s = flux[L.solid_b] / self.area_if
@@ -559,50 +573,35 @@ class HalfCellModel:
                         bc.q[L.solid_b] = i_s / F
                         st.c_s, st.g_cs, _, st.b_cs, it, _ = _lagged_solve(
                             self.op_Ds, bc, self.lin["c_s"], st.c_s, st.g_cs, opt.linear_tol, mass=mass_s,
-                            x_old=old.c_s, correctors=opt.correctors)
+                            x_old=old.c_s, correctors=self.correctors[id(s)])
                         lin_iters += it
-                # ---------------- electrolyte potential
+                # ---------------- electrolyte potential psi_e = phi_e - k_D ln c_e
                 with timer("assembly"):
-                    kappa = self.materials.kappa(st.c_e)
-                    kdc = self.materials.kappa_d_over_c(st.c_e)
-                    op_kappa = DiffusionOperator(e, kappa)
-                    op_kd = DiffusionOperator(e, kdc)
-                    cf = op_kd.connection_flux(st.c_e, st.g_ce)  # = -(kappa_D/c) grad c . S, P -> N
-                    src = (np.bincount(e.conn_P, weights=cf, minlength=e.n_cells)
-                           - np.bincount(e.conn_N, weights=cf, minlength=e.n_cells))
-                    # anion-blocking faces (anode, interface): the diffusion-potential current of
-                    # the half link is -rho times the total current, rho = (kappa_D/c)(1-t+)/(F D_e),
-                    # so the half link carries the total current with kappa / (1 + rho) (implicit)
-                    b_scale = np.ones(e.b_face.size)
-                    blk = np.concatenate([L.anode_b, L.electrolyte_b])
-                    rho = kdc[e.b_cell[blk]] * (1.0 - tp) / (F * self.materials.D_e[e.b_cell[blk]])
-                    b_scale[blk] = 1.0 / (1.0 + rho)
-                    if static:  # t = 0+: no concentration boundary layer yet, no diffusion potential
-                        b_scale = None
+                    op_kappa = DiffusionOperator(e, self.materials.kappa(st.c_e))
                 with timer("bv"):
-                    i_star, G = self._linearisation(phis_x, phie_x, st, resp, guards)
-                    h, val = robin_electrolyte(i_star, G, phie_x[L.electrolyte_b])
+                    i_star, G = self._linearisation(phis_x, psie_x, st, resp, guards)
+                    h, val = robin_electrolyte(i_star, G, psie_x[L.electrolyte_b])
                 with timer("assembly"):
                     bc = _bc(e.b_face.size)
-                    bc.is_dirichlet[L.anode_b] = True
+                    self._anode_condition(bc, st, dt)
                     bc.h[L.electrolyte_b] = h
                     bc.value[L.electrolyte_b] = val
-                with timer("solve_phi_e"):
-                    st.phi_e, st.g_phie, flux, st.b_phie, it, _ = _lagged_solve(
-                        op_kappa, bc, self.lin["phi_e"], st.phi_e, st.g_phie, opt.linear_tol, rhs_extra=src,
-                        correctors=opt.correctors, b_scale=b_scale)
+                with timer("solve_psi_e"):
+                    st.psi_e, st.g_psie, flux, st.b_psie, it, _ = _lagged_solve(
+                        op_kappa, bc, self.lin["psi_e"], st.psi_e, st.g_psie, opt.linear_tol,
+                        correctors=self.correctors[id(e)])
                     lin_iters += it
-                i_e = -flux[L.electrolyte_b] / self.area_if  # total currents (the boundary links carry both parts)
+                i_e = -flux[L.electrolyte_b] / self.area_if  # i_e = -kappa grad psi_e: the total current
                 i_anode = flux[L.anode_b] / self.area_anode
                 # dynamic (Aitken) under-relaxation of the electrolyte interface potential
-                r = st.b_phie[L.electrolyte_b] - phie_x[L.electrolyte_b]
+                r = st.b_psie[L.electrolyte_b] - psie_x[L.electrolyte_b]
                 if opt.aitken and r_prev is not None:
                     dr = r - r_prev
                     den = float(dr @ dr)
                     if den > 0.0:
                         omega = float(np.clip(-omega * float(r_prev @ dr) / den, opt.omega_min, opt.omega_max))
                 r_prev = r
-                phie_x = phie_x + np.clip(omega * (st.b_phie - phie_x), -dmax, dmax)
+                psie_x = psie_x + np.clip(omega * (st.b_psie - psie_x), -dmax, dmax)
                 # ---------------- electrolyte concentration
                 total_if = float(i_s @ self.area_if)
                 total_an = float(i_anode @ self.area_anode)
@@ -621,16 +620,16 @@ class HalfCellModel:
                         bc.q[:] = q
                         st.c_e, st.g_ce, _, st.b_ce, it, _ = _lagged_solve(
                             self.op_De, bc, self.lin["c_e"], st.c_e, st.g_ce, opt.linear_tol, mass=mass_e,
-                            x_old=old.c_e, correctors=opt.correctors)
+                            x_old=old.c_e, correctors=self.correctors[id(e)])
                         lin_iters += it
                 st.i_if = i_s
-                if not (np.all(np.isfinite(st.phi_s)) and np.all(np.isfinite(st.phi_e))
+                if not (np.all(np.isfinite(st.phi_s)) and np.all(np.isfinite(st.psi_e))
                         and np.all(np.isfinite(st.c_s)) and np.all(np.isfinite(st.c_e))):
                     raise StepFailed("non-finite values in the fields")
                 # both sides' currents must agree, and agree with the Butler-Volmer law at the
                 # new face values (the linearisations are exact only at convergence)
                 with timer("bv"):
-                    i_bv, _, _ = self.interface_current(st.phi_s_level + st.b_phis, st.b_phie, st.b_cs, st.b_ce)
+                    i_bv, _, _ = self.interface_current(st.phi_s_level + st.b_phis, st.b_psie, st.b_cs, st.b_ce)
                 res = max(nrmsd(i_s, i_e, self.area_if), nrmsd(i_s, i_bv, self.area_if))
                 dc = 0.0 if static else max(float(np.max(np.abs(st.c_s - cs_prev))) / self.c_s_max,
                                             float(np.max(np.abs(st.c_e - ce_prev))) / self.c_e0)
@@ -657,6 +656,16 @@ class HalfCellModel:
             cons = abs((n_new - n_old) - expected) / abs(expected) if expected != 0 else abs(n_new - n_old)
             st.t = old.t + dt
         return st, StepInfo(len(history), res, dc, lin_iters, cons, guards, n_floored, times, history)
+
+
+def _nonorthogonality(d) -> float:
+    """max |k| / |S| over the connections and boundary faces of a domain (k = S - delta d:
+    the part of the face area vector not along the cell-centre line; 0 on orthogonal meshes)."""
+    S = d.mesh.face_area[d.conn_face]
+    k = S - d.conn_delta[:, None] * d.conn_d
+    r = np.sqrt((k * k).sum(1) / (S * S).sum(1)) if S.size else np.zeros(0)
+    rb = np.sqrt((d.b_k * d.b_k).sum(1)) / d.b_area if d.b_area.size else np.zeros(0)
+    return float(max(r.max(initial=0.0), rb.max(initial=0.0)))
 
 
 def _bc(n: int) -> BoundaryArrays:

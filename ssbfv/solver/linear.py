@@ -208,17 +208,26 @@ class AmgCgSolver(LinearSolver):
 
 class DirectSolver(LinearSolver):
     """Sparse LU (SuperLU through scipy) for small systems: below ~20k unknowns a
-    factorisation costs less than building an AMG hierarchy, and it is insensitive to the
-    conditioning (a potential held by a tiny Robin coefficient). ``iterations`` is 1."""
+    factorisation costs less than building an AMG hierarchy. The factors are kept and reused
+    while the matrix values stay exactly the same. ``iterations`` is 1."""
 
     def __init__(self):
         self.stats = SolverStats()
+        self._lu = None
+        self._key = None
 
     def solve(self, A, b, x0=None, tol=None):
         from scipy.sparse.linalg import splu
 
         t0 = time.perf_counter()
-        x = splu(sp.csc_matrix(A)).solve(np.asarray(b, dtype=np.float64))
+        A = A.tocsr()
+        same = (self._key is not None and self._key[0] == A.shape and self._key[1].shape == A.data.shape
+                and np.array_equal(self._key[1], A.data) and np.array_equal(self._key[2], A.indices))
+        if not same:  # factorise only when the matrix changed (the same matrix recurs within a step)
+            self._lu = splu(sp.csc_matrix(A))
+            self._key = (A.shape, A.data.copy(), A.indices.copy())
+            self.stats.setups += 1
+        x = self._lu.solve(np.asarray(b, dtype=np.float64))
         dt = time.perf_counter() - t0
         bnorm = np.linalg.norm(b)
         res = float(np.linalg.norm(b - A @ x) / bnorm) if bnorm > 0 else 0.0

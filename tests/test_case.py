@@ -1,0 +1,119 @@
+"""Case directories: case.toml checks, `ssbfv run`, results files, `ssbfv describe` wiring."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from ssbfv.case import CaseError, load_case
+from ssbfv.case.output import COLUMNS
+from ssbfv.cli import main
+from ssbfv.mesh import from_labels, write_msh
+
+CASE = """
+[case]
+name = "tiny"
+
+[geometry]
+mesh = "mesh.msh"
+
+[parameters]
+set = "nvp_peo_nasicon"
+[parameters.overrides]
+"solid.D_s" = 2e-14
+
+[protocol]
+mode = "discharge"
+c_rate = 1.0
+t_end_s = 40.0
+
+[numerics]
+dt0_s = 5.0
+dt_max_s = 10.0
+"""
+
+
+def tiny_mesh(path):
+    lab = np.zeros((8, 3, 3), dtype=np.int32)
+    lab[2:] = 1
+    lab[4:, :2, :] = 2
+    lab[6:] = 2
+    m = from_labels(lab, 1.0, {0: "separator", 1: "polymer", 2: "active"},  # file in µm
+                    patches={"xmin": "anode", "xmax": "collector"})
+    write_msh(m, path)
+
+
+@pytest.fixture
+def case_dir(tmp_path):
+    d = tmp_path / "tiny"
+    d.mkdir()
+    tiny_mesh(d / "mesh.msh")
+    (d / "case.toml").write_text(CASE)
+    return d
+
+
+def test_run_writes_timeseries_and_summary(case_dir, capsys):
+    assert main(["run", str(case_dir), "--quiet"]) == 0
+    assert capsys.readouterr().out == ""  # --quiet
+    res = case_dir / "results"
+    rows = list(csv.DictReader(open(res / "timeseries.csv")))
+    assert tuple(rows[0]) == COLUMNS
+    t = np.array([float(r["time_s"]) for r in rows])
+    assert t[0] == 0.0 and t[-1] == pytest.approx(40.0) and np.all(np.diff(t) > 0)
+    cap = np.array([float(r["capacity_mAh_per_cm2"]) for r in rows])
+    I = float(rows[1]["current_density_A_per_m2"])
+    assert cap[-1] == pytest.approx(I * 40.0 / 36000.0, rel=1e-9)  # |I| t in mAh/cm^2
+    summary = json.loads((res / "summary.json").read_text())
+    assert summary["end_reason"] == "t_end"
+    assert summary["mesh"]["cells"] == 72
+    assert summary["overrides"] == {"solid.D_s": 2e-14}
+    # 1C from the measured active volume: the utilisation after 40 s at 1C is 40/3600
+    assert summary["utilisation"] == pytest.approx(40.0 / 3600.0, rel=1e-9)
+    assert summary["max_conservation_error"] < 1e-8
+    assert (res / "run.log").read_text().count("end: t_end") == 1
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("c_rate = 1.0", "c_rate = -1.0"), "[protocol] c_rate = -1.0 is out of range"),
+    (("c_rate = 1.0", 'c_rate = "fast"'), "[protocol] c_rate must be"),
+    (("t_end_s = 40.0", "t_end = 40.0"), "unknown key [protocol] 't_end'"),
+    (("[numerics]", "[numerix]"), "unknown section(s) ['numerix']"),
+    (('mesh = "mesh.msh"', 'mesh = "nope.msh"'), "no such file"),
+    (('mesh = "mesh.msh"', ''), "exactly one of 'packing'"),
+    (('mode = "discharge"', 'mode = "rest"'), "'discharge' or 'charge'"),
+    (("[case]", "[case"), "not valid TOML"),
+])
+def test_bad_case_files_give_one_clear_message(case_dir, edit, message):
+    text = CASE.replace(*edit)
+    (case_dir / "case.toml").write_text(text)
+    with pytest.raises(CaseError) as exc:
+        load_case(case_dir)
+    assert message in str(exc.value)
+    assert "case.toml" in str(exc.value)
+
+
+def test_cli_reports_case_errors(case_dir, capsys):
+    (case_dir / "case.toml").write_text(CASE.replace("c_rate = 1.0", "c_rate = 0"))
+    assert main(["run", str(case_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "c_rate" in err and "Traceback" not in err
+    assert main(["run", str(case_dir / "missing")]) == 2
+
+
+def test_unknown_override_is_reported(case_dir, capsys):
+    (case_dir / "case.toml").write_text(CASE.replace('"solid.D_s" = 2e-14', '"solid.D_x" = 2e-14'))
+    assert main(["run", str(case_dir), "--quiet"]) == 2
+    assert "solid.D_x" in capsys.readouterr().err
+
+
+def test_describe_command_is_wired(tmp_path, capsys):
+    img = np.zeros((12, 6, 6), dtype=np.uint8)
+    img[:, :3, :] = 1  # a straight slab of phase "a": tortuosity 1 along x
+    np.save(tmp_path / "img.npy", img)
+    out = tmp_path / "d.json"
+    assert main(["describe", str(tmp_path / "img.npy"), "--voxel-size", "1e-6", "--phase", "a=1",
+                 "--phase", "b=0", "--axes", "x", "--json", str(out), "--quiet"]) == 0
+    d = json.loads(out.read_text())
+    assert d["volume_fraction"]["a"] == pytest.approx(0.5)
+    assert d["tortuosity"]["a"]["x"] == pytest.approx(1.0, abs=1e-6)
