@@ -50,6 +50,7 @@ mesher = "voxel"
 voxel_size_um = {voxel}
 [parameters]
 set = "nvp_peo_nasicon"
+{materials}
 [protocol]
 mode = "{mode}"
 c_rate = {c_rate}
@@ -76,10 +77,12 @@ print(json.dumps(s, default=str))
 def make_case(name, *, lateral, cathode, separator, nvp, filler, seed, voxel, mode, c_rate, dt0, dt_max):
     d = WORK / name
     d.mkdir(parents=True, exist_ok=True)
-    fb = FILLER.format(filler=filler / 100.0) if filler > 0 else ""
+    # 100 % filler: no filler spheres; the rest of the cathode is NaSICON (polymer region -> filler material)
+    fb = FILLER.format(filler=filler / 100.0) if 0 < filler < 100 else ""
+    materials = '[parameters.materials]\npolymer = "filler"' if filler >= 100 else ""
     (d / "packing.toml").write_text(PACKING.format(seed=seed, lateral=lateral, cathode=cathode, separator=separator,
                                                    nvp=nvp, filler_block=fb))
-    (d / "case.toml").write_text(CASE.format(voxel=voxel, mode=mode, c_rate=c_rate, dt0=dt0, dt_max=dt_max))
+    (d / "case.toml").write_text(CASE.format(voxel=voxel, materials=materials, mode=mode, c_rate=c_rate, dt0=dt0, dt_max=dt_max))
     return d
 
 

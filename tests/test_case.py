@@ -117,3 +117,18 @@ def test_describe_command_is_wired(tmp_path, capsys):
     d = json.loads(out.read_text())
     assert d["volume_fraction"]["a"] == pytest.approx(0.5)
     assert d["tortuosity"]["a"]["x"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_region_material_map(case_dir):
+    """[parameters.materials] maps a region to another electrolyte material (a cathode
+    electrolyte of NaSICON only): faster transport, so a higher voltage than with PEO."""
+    assert main(["run", str(case_dir), "--quiet"]) == 0
+    v_peo = json.loads((case_dir / "results" / "summary.json").read_text())["final_voltage_V"]
+    text = CASE.replace('[protocol]', '[parameters.materials]\npolymer = "filler"\n\n[protocol]')
+    (case_dir / "case.toml").write_text(text)
+    assert main(["run", str(case_dir), "--quiet"]) == 0
+    s = json.loads((case_dir / "results" / "summary.json").read_text())
+    assert s["materials"] == {"polymer": "filler"}
+    assert s["final_voltage_V"] > v_peo
+    (case_dir / "case.toml").write_text(text.replace('polymer = "filler"', 'polymer = "glass"'))
+    assert main(["run", str(case_dir), "--quiet"]) == 2

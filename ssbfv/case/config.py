@@ -18,6 +18,8 @@ A case directory holds ``case.toml`` (and whatever it refers to, e.g. a packing 
     set = "nvp_peo_nasicon"              # a registered parameter set
     [parameters.overrides]               # optional: "path" = value (SI, see docs/parameters.md)
     "solid.D_s" = 1e-14
+    [parameters.materials]               # optional: electrolyte material of a region (default: its name)
+    polymer = "filler"                   # e.g. a cathode electrolyte of NaSICON only (100 % filler)
 
     [protocol]
     mode = "discharge"                   # or "charge"
@@ -64,7 +66,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "voxel_size_um": (_NUM, lambda v: v > 0, "> 0"), "element_size_um": (_NUM, lambda v: v > 0, "> 0"),
         "seed": (int,),
     },
-    "parameters": {"set": (str,), "overrides": (dict,)},
+    "parameters": {"set": (str,), "overrides": (dict,), "materials": (dict,)},
     "protocol": {
         "mode": (str, lambda v: v in ("discharge", "charge"), "'discharge' or 'charge'"),
         "c_rate": (_NUM, lambda v: 0 < v <= 100, "in (0, 100]"),
@@ -98,6 +100,7 @@ class CaseConfig:
     geometry: dict
     parameter_set: str
     overrides: dict
+    materials: dict
     protocol: dict
     numerics: dict
     output_dir: Path
@@ -161,6 +164,10 @@ def load_case(path: str | os.PathLike) -> CaseConfig:
     for k, v in overrides.items():
         if isinstance(v, bool) or not isinstance(v, (int, float, dict)):
             raise CaseError(f"{where}: [parameters.overrides] {k!r} must be a number (SI units) or a model table, got {v!r}")
+    materials = dict(params.get("materials", {}))
+    for k, v in materials.items():
+        if not isinstance(v, str):
+            raise CaseError(f"{where}: [parameters.materials] {k!r} must name an electrolyte material, got {v!r}")
     out = data.get("output", {})
     return CaseConfig(
         directory=directory,
@@ -169,6 +176,7 @@ def load_case(path: str | os.PathLike) -> CaseConfig:
         geometry=geo,
         parameter_set=params["set"],
         overrides=overrides,
+        materials=materials,
         protocol=dict(data["protocol"]),
         numerics=dict(data.get("numerics", {})),
         output_dir=(directory / out.get("directory", "results")).resolve(),

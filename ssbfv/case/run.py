@@ -68,7 +68,10 @@ def build_model(cfg, mesh):
     protocol = Protocol(pr["mode"], float(pr["c_rate"]), chi0=pr.get("chi0"), v_cut=pr.get("v_cut_V"),
                         chi_end=pr.get("chi_end"), t_end=pr.get("t_end_s"))
     layout = HalfCellLayout(mesh)
-    model = HalfCellModel(layout, params, CouplingOptions(**copt))
+    try:
+        model = HalfCellModel(layout, params, CouplingOptions(**copt), material_of_region=cfg.materials or None)
+    except KeyError as exc:
+        raise CaseError(f"{cfg.case_file}: {exc.args[0]}") from None
     return layout, model, Galvanostatic(model, protocol, Stepping(**sopt))
 
 
@@ -134,7 +137,7 @@ def run_case(case, quiet: bool = False) -> dict:
             "max_conservation_error": float(np.nanmax([r.conservation_error for r in recs])) if len(recs) > 1 else None,
             "wall_time_s": wall, "geometry_time_s": t_geo, "phase_times_s": {k: round(v, 3) for k, v in result.times.items()},
             "linear_solvers": lin_stats, "mesh": mesh_stats, "geometry": geo_info,
-            "parameter_set": cfg.parameter_set, "overrides": cfg.overrides, "numerics": cfg.numerics,
+            "parameter_set": cfg.parameter_set, "overrides": cfg.overrides, "materials": cfg.materials, "numerics": cfg.numerics,
         }
         write_json_atomic(out / "summary.json", summary)
         log(f"end: {result.reason}: {result.message}")
