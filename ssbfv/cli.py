@@ -102,7 +102,7 @@ def _cmd_run(args) -> int:
     from .case import run_case
 
     summary = run_case(args.case, quiet=args.quiet)
-    ok = summary["end_reason"] in ("voltage_cutoff", "soc_limit", "t_end", "voltage_collapse")
+    ok = summary["end_reason"] in ("voltage_cutoff", "soc_limit", "t_end", "voltage_collapse", "depletion")
     return 0 if ok else 1
 
 

@@ -168,7 +168,8 @@ def test_soc_limit_ends_on_the_end_value(params):
     assert res.records[-1].mean_chi == pytest.approx(0.6, abs=1e-9)
 
 
-def test_failed_steps_are_retried_then_stop_with_results_kept(params, monkeypatch):
+@pytest.mark.parametrize("depletion, reason", [(False, "step_failed"), (True, "depletion")])
+def test_failed_steps_are_retried_then_stop_with_results_kept(params, monkeypatch, depletion, reason):
     lay = HalfCellLayout(small_layered())
     model = HalfCellModel(lay, params)
     run = Galvanostatic(model, Protocol("discharge", 1.0), Stepping(dt0=2.0, max_retries=3))
@@ -179,12 +180,12 @@ def test_failed_steps_are_retried_then_stop_with_results_kept(params, monkeypatc
         if dt is not None:
             calls["n"] += 1
             if calls["n"] > 3:
-                raise StepFailed("forced failure")
+                raise StepFailed("forced failure", depletion=depletion)
         return real(state, dt, current)
 
     monkeypatch.setattr(model, "step", flaky)
     res = run.run()
-    assert res.reason == "step_failed"
+    assert res.reason == reason
     assert "forced failure" in res.message and "failed 4 times" in res.message
     assert len(res.records) == 4  # t = 0 and three completed steps
     assert res.failed_steps == 4

@@ -62,7 +62,15 @@ from .linear import AmgCgSolver, DirectSolver, LinearSolveError
 
 
 class StepFailed(RuntimeError):
-    """An implicit step did not converge (or produced an invalid state); retry smaller."""
+    """An implicit step did not converge (or produced an invalid state); retry smaller.
+
+    ``depletion`` is True when the step failed because a concentration reached its bound
+    (c_e -> 0, c_s -> 0 or c_s,max, a surface with i0 = 0): the applied current cannot be
+    carried there, a physical limit rather than a numerical one."""
+
+    def __init__(self, message, depletion: bool = False):
+        super().__init__(message)
+        self.depletion = depletion
 
 
 @dataclass
@@ -417,13 +425,11 @@ class HalfCellModel:
             chi = np.clip(cs / cmax, 1e-12, 1 - 1e-12)
             eta = dphi - k_D * np.log(np.maximum(ce, C_FLOOR)) - ocp.U(chi)
             B, B_eta = bv.current(eta, cs, ce)
-            i0 = bv.exchange_current(cs, ce)
-            # d i0/d cs and d i0/d ce (0 where clipped)
+            # dB/dc_s and dB/dc_e through i0 (0 where a concentration is clipped: i0 = 0 there)
+            live = (cs > 0) & (cs < cmax) & (ce > 0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                d_cs = np.where((cs > 0) & (cs < cmax), B * (cmax - 2 * cs) / (2 * cs * (cmax - cs)), 0.0)
-                d_ce = np.where(ce > 0, B / (2 * ce), 0.0)
-            d_cs = np.where(i0 > 0, d_cs, 0.0)
-            d_ce = np.where(i0 > 0, d_ce, 0.0)
+                d_cs = np.where(live, B * (cmax - 2 * cs) / (2 * cs * (cmax - cs)), 0.0)
+                d_ce = np.where(live, B / (2 * ce), 0.0)
             dU = ocp.dU_dchi(chi) / cmax
             dlnc = np.where(ce > C_FLOOR, k_D / np.maximum(ce, C_FLOOR), 0.0)  # d(k_D ln c_e)/dc_e
             dB_di = B_eta * dU * gamma - d_cs * gamma + d_ce * beta - B_eta * dlnc * beta
@@ -458,7 +464,7 @@ class HalfCellModel:
             i_new = i - step
             bad = (dh <= 0) | (i_new <= lo) | (i_new >= hi) | ~np.isfinite(i_new)
             i_new = np.where(bad, 0.5 * (lo + hi), i_new)
-            if np.all(np.abs(i_new - i) <= 1e-12 * np.maximum(np.abs(i), 1e-12)):
+            if np.all(np.abs(i_new - i) <= 1e-11 * np.maximum(np.abs(i), 1e-12)):
                 i = i_new
                 break
             i = i_new
@@ -471,7 +477,7 @@ class HalfCellModel:
         dead = ~(G > 0.0)
         if np.any(dead):
             raise StepFailed(f"{int(dead.sum())} interface face(s) with a depleted surface (i0 = 0): the "
-                             "current cannot be carried at this step size")
+                             "current cannot be carried at this step size", depletion=True)
         if guards is not None:
             guards.solid_clipped += int(np.count_nonzero((cs_L - gamma * (i - i_L) < 0) | (cs_L - gamma * (i - i_L) > cmax)))
             guards.electrolyte_clipped += int(np.count_nonzero(ce_L + beta * (i - i_L) < 0))
@@ -501,6 +507,14 @@ class HalfCellModel:
         q_star = st.q_ce[ab] * F / (1.0 - self.t_plus)  # outward current density of the last c_e solve
         bc.h[ab] = 1.0 / R
         bc.value[ab] = psi_star - R * q_star
+
+    def _where(self, dom, cell: int) -> str:
+        """'in <region> at x = .. um (next to <boundary groups>)' for messages."""
+        mesh = self.layout.mesh
+        g = dom.cells[cell]
+        groups = sorted({dom.group_names[k] for k in dom.b_group[dom.b_cell == cell]})
+        near = f", next to {', '.join(groups)}" if groups else ""
+        return f"in {mesh.region_names[mesh.cell_region[g]]} at x = {mesh.cell_centres[g, 0] * 1e6:.2f} um{near}"
 
     def _linearisation(self, phis_x, psie_x, st, resp, guards):
         """(i*, G) of the Butler–Volmer current at the potentials phis_x, psie_x (absolute,
@@ -644,9 +658,11 @@ class HalfCellModel:
                              f"concentration change {dc:.2e})")
         if not static:
             if st.c_e.min() < 0.0:
-                raise StepFailed(f"negative electrolyte concentration ({st.c_e.min():.3e} mol/m^3)")
+                raise StepFailed(f"negative electrolyte concentration ({st.c_e.min():.3e} mol/m^3 "
+                                 f"{self._where(L.electrolyte, int(np.argmin(st.c_e)))})", depletion=True)
             if st.c_s.min() < 0.0 or st.c_s.max() > self.c_s_max:
-                raise StepFailed(f"solid concentration outside [0, c_s,max] ({st.c_s.min():.4g} .. {st.c_s.max():.6g})")
+                raise StepFailed(f"solid concentration outside [0, c_s,max] ({st.c_s.min():.4g} .. {st.c_s.max():.6g})",
+                                 depletion=True)
         n_floored = self.materials.n_floored(st.c_e)
         cons = np.nan
         if not static:

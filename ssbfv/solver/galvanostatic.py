@@ -23,6 +23,10 @@ End of a run (``RunResult.reason``):
   ``collapse_fraction`` (1e-4) of the nominal duration 3600 s / C-rate: the applied current
   exceeds what transport can deliver (a depleted electrolyte or saturated particle
   surface), the voltage diverges there, and the capacity left out is below that fraction;
+- ``"depletion"``: the steps failed, the last one because a concentration reached its bound
+  (an electrolyte depleted next to the anode during charge, a particle surface that is
+  full or empty) while the voltage was not yet moving fast: the applied current cannot be
+  carried; the message says where;
 - ``"step_failed"``: retries exhausted otherwise (the message says why);
 - ``"max_steps"``.
 
@@ -213,6 +217,10 @@ class Galvanostatic:
                     message = (f"the voltage collapses towards the cut-off (last V = {records[-1].voltage_V:.4f} V, "
                                f"falling at {(records[-2].voltage_V - records[-1].voltage_V) / records[-1].dt_s:.3g} V/s, "
                                f"cut-off in ~{t_cut:.2g} s by extrapolation); the steps towards it failed: {info}")
+                elif self._last_failure_depletion:
+                    reason = "depletion"
+                    message = (f"a concentration reached its bound and the applied current cannot be carried any "
+                               f"more (last V = {records[-1].voltage_V:.4f} V): {info}")
                 break
             dt_used = new.t - state.t
             V = m.voltage(new)
@@ -254,6 +262,7 @@ class Galvanostatic:
     def _try_step(self, state, dt, times):
         """(new state, info, retries) or (None, message, retries) after max_retries halvings."""
         last = ""
+        self._last_failure_depletion = False
         for retry in range(self.stepping.max_retries + 1):
             if dt < self.dt_min:
                 break
@@ -263,6 +272,7 @@ class Galvanostatic:
                 return new, info, retry
             except StepFailed as exc:
                 last = str(exc)
+                self._last_failure_depletion = exc.depletion
                 dt *= 0.5
         return None, (f"a step at t = {state.t:.6g} s failed {self.stepping.max_retries + 1} times "
                       f"(last dt {2 * dt:.3g} s): {last}"), self.stepping.max_retries + 1
