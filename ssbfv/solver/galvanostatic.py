@@ -98,7 +98,7 @@ class Stepping:
     dt_max: float | None = None
     dt_min: float | None = None
     grow: float = 1.5
-    easy_outer: int = 6
+    easy_outer: int = 10
     max_retries: int = 8
     max_steps: int = 100_000
     v_cut_tol: float = 1e-3
