@@ -177,7 +177,7 @@ class StepInfo:
     nrmsd: float
     conc_change: float
     linear_iterations: int
-    conservation_error: float  # |dN - I dt/F| / |I dt/F| (NaN for a static solve)
+    conservation_error: float  # |dN - I dt/F| / max(|I dt/F|, 1e-12 N) (NaN for a static solve)
     guards: KineticsGuards
     n_floored: int
     times: dict = field(default_factory=dict)
@@ -669,7 +669,8 @@ class HalfCellModel:
             n_old = sum(self.sodium_content(old))
             n_new = sum(self.sodium_content(st))
             expected = current * dt / F
-            cons = abs((n_new - n_old) - expected) / abs(expected) if expected != 0 else abs(n_new - n_old)
+            # relative to the expected change (or to 1e-12 of the content for vanishing steps)
+            cons = abs((n_new - n_old) - expected) / max(abs(expected), 1e-12 * abs(n_old))
             st.t = old.t + dt
         return st, StepInfo(len(history), res, dc, lin_iters, cons, guards, n_floored, times, history)
 

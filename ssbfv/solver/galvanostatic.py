@@ -13,8 +13,9 @@ End of a run (``RunResult.reason``):
 
 - ``"voltage_cutoff"``: the voltage crossed the cut-off (DESIGN.md §4: 2.5 V discharge,
   4.0 V charge); the crossing step is repeated with a dt from the secant of V(t) until V
-  lies within ``v_cut_tol`` of the cut-off on the safe side (at most 12 tries), so the run
-  ends on the cut-off;
+  lies within ``v_cut_tol`` of the cut-off (at most 20 tries, secant alternating with
+  bisection), so the run ends on the cut-off; when even a vanishing step lands past the
+  cut-off the run ends as ``"voltage_collapse"`` at the last regular point;
 - ``"soc_limit"``: mean chi reached the end value (0.99 discharge, 0.01 charge); mean chi is
   linear in t by conservation, so the last step is shortened to land on it;
 - ``"t_end"``: the requested end time;
@@ -225,7 +226,15 @@ class Galvanostatic:
             dt_used = new.t - state.t
             V = m.voltage(new)
             if self._past_cutoff(V):
+                dt_cross = dt_used
                 new, info, V, dt_used, ok = self._land_on_cutoff(state, records[-1].voltage_V, new, info, V, dt_used, times)
+                if not ok and dt_used < 1e-6 * dt_cross:
+                    # even a vanishing step lands past the cut-off: V jumps there (a collapse);
+                    # keep the last regular point rather than a step of ~0 s
+                    reason = "voltage_collapse"
+                    message = (f"the voltage jumps past the cut-off {p.v_cut} V within a vanishing step after "
+                               f"V = {records[-1].voltage_V:.4f} V (a step of {dt_used:.2g} s gives {V:.4f} V)")
+                    break
                 rec = self._record(new, V, info, dt_used, t_wall)
                 records.append(rec)
                 if on_step:
@@ -284,10 +293,12 @@ class Galvanostatic:
         lo_dt, lo_V = 0.0, V0  # safe side
         hi_dt, hi_V = dt1, V1  # past the cut-off
         best = (new, info1, V1, dt1)
-        for _ in range(12):
+        for k in range(20):
             if abs(hi_V - vc) <= tol:
                 return best[0], best[1], best[2], best[3], True
-            frac = (vc - lo_V) / (hi_V - lo_V) if hi_V != lo_V else 0.5
+            # secant, alternating with bisection (regula falsi alone stalls on one side of a
+            # steep, curved V(t))
+            frac = (vc - lo_V) / (hi_V - lo_V) if (hi_V != lo_V and k % 2 == 0) else 0.5
             dt = lo_dt + min(max(frac, 0.05), 0.95) * (hi_dt - lo_dt)
             try:
                 cand, info = self.model.step(state, dt, self.current)
