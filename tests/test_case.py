@@ -71,6 +71,7 @@ def test_run_writes_timeseries_and_summary(case_dir, capsys):
     # 1C from the measured active volume: the utilisation after 40 s at 1C is 40/3600
     assert summary["utilisation"] == pytest.approx(40.0 / 3600.0, rel=1e-9)
     assert summary["max_conservation_error"] < 1e-8
+    assert set(summary["guards"]) == {"solid_clipped", "electrolyte_clipped", "exponent_clipped", "c_e_floored"}
     assert (res / "run.log").read_text().count("end: t_end") == 1
 
 

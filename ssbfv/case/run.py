@@ -135,7 +135,7 @@ def run_case(case, quiet: bool = False) -> dict:
             "time_s": last_rec.time_s, "steps": len(recs) - 1, "failed_steps": result.failed_steps,
             "outer_iterations": {"mean": float(outer.mean()), "max": int(outer.max()), "total": int(outer.sum())},
             "max_conservation_error": float(np.nanmax([r.conservation_error for r in recs])) if len(recs) > 1 else None,
-            "wall_time_s": wall, "geometry_time_s": t_geo, "phase_times_s": {k: round(v, 3) for k, v in result.times.items()},
+            "guards": result.guards, "wall_time_s": wall, "geometry_time_s": t_geo, "phase_times_s": {k: round(v, 3) for k, v in result.times.items()},
             "linear_solvers": lin_stats, "mesh": mesh_stats, "geometry": geo_info,
             "parameter_set": cfg.parameter_set, "overrides": cfg.overrides, "materials": cfg.materials, "numerics": cfg.numerics,
         }

@@ -141,6 +141,7 @@ class RunResult:
     wall_s: float
     failed_steps: int
     times: dict = field(default_factory=dict)
+    guards: dict = field(default_factory=dict)  # counts over all solves: clipped concentrations, exponents, floored c_e
 
     def column(self, name) -> np.ndarray:
         return np.array([getattr(r, name) for r in self.records])
@@ -185,6 +186,7 @@ class Galvanostatic:
         m, p, s = self.model, self.protocol, self.stepping
         t_wall = time.perf_counter()
         times: dict = {}
+        self._guards = {"solid_clipped": 0, "electrolyte_clipped": 0, "exponent_clipped": 0, "c_e_floored": 0}
         records = list(records or [])
         failed = 0
         if state is None or not records:
@@ -192,12 +194,12 @@ class Galvanostatic:
             rec = StepRecord(0.0, m.voltage(state), self.current, m.mean_chi(state), info.outer_iterations,
                              info.nrmsd, 0.0, info.linear_iterations, float("nan"), time.perf_counter() - t_wall)
             records.append(rec)
-            _add_times(times, info.times)
+            self._add_info(times, info)
             if on_step:
                 on_step(rec, state, info)
             if self._past_cutoff(rec.voltage_V):
                 return RunResult(records, "voltage_cutoff", "the switch-on voltage is already past the cut-off",
-                                 state, time.perf_counter() - t_wall, failed, times)
+                                 state, time.perf_counter() - t_wall, failed, times, dict(self._guards))
         dt = self.dt0 if dt is None else dt
         t_stop = self.t_soc if p.t_end is None else min(self.t_soc, p.t_end)
         reason, message = "max_steps", f"reached max_steps = {s.max_steps}"
@@ -249,7 +251,15 @@ class Galvanostatic:
                 on_step(rec, new, info)
             state = new
             dt = dt_used * s.grow if (retries == 0 and info.outer_iterations <= s.easy_outer) else dt_used
-        return RunResult(records, reason, message, state, time.perf_counter() - t_wall, failed, times)
+        return RunResult(records, reason, message, state, time.perf_counter() - t_wall, failed, times, dict(self._guards))
+
+    def _add_info(self, times, info):
+        _add_times(times, info.times)
+        g = self._guards
+        g["solid_clipped"] += info.guards.solid_clipped
+        g["electrolyte_clipped"] += info.guards.electrolyte_clipped
+        g["exponent_clipped"] += info.guards.exponent_clipped
+        g["c_e_floored"] += info.n_floored
 
     def _time_to_cutoff(self, records):
         """Linear extrapolation of the last two points: time until the cut-off [s], or None
@@ -277,7 +287,7 @@ class Galvanostatic:
                 break
             try:
                 new, info = self.model.step(state, dt, self.current)
-                _add_times(times, info.times)
+                self._add_info(times, info)
                 return new, info, retry
             except StepFailed as exc:
                 last = str(exc)
@@ -302,7 +312,7 @@ class Galvanostatic:
             dt = lo_dt + min(max(frac, 0.05), 0.95) * (hi_dt - lo_dt)
             try:
                 cand, info = self.model.step(state, dt, self.current)
-                _add_times(times, info.times)
+                self._add_info(times, info)
             except StepFailed:
                 hi_dt = dt  # treat as unusable; shrink the bracket
                 continue
