@@ -419,11 +419,12 @@ class HalfCellModel:
         cmax = self.c_s_max
         ocp, bv, k_D = self.ocp, self.bv, self.k_D
 
-        def evaluate(i):
-            cs = np.clip(cs_L - gamma * (i - i_L), 0.0, cmax)
-            ce = np.maximum(ce_L + beta * (i - i_L), 0.0)
+        def evaluate(i, k=slice(None)):
+            """B, dB/deta, dB/di at currents i of the faces k."""
+            cs = np.clip(cs_L[k] - gamma[k] * (i - i_L[k]), 0.0, cmax)
+            ce = np.maximum(ce_L[k] + beta[k] * (i - i_L[k]), 0.0)
             chi = np.clip(cs / cmax, 1e-12, 1 - 1e-12)
-            eta = dphi - k_D * np.log(np.maximum(ce, C_FLOOR)) - ocp.U(chi)
+            eta = dphi[k] - k_D * np.log(np.maximum(ce, C_FLOOR)) - ocp.U(chi)
             B, B_eta = bv.current(eta, cs, ce)
             # dB/dc_s and dB/dc_e through i0 (0 where a concentration is clipped: i0 = 0 there)
             live = (cs > 0) & (cs < cmax) & (ce > 0)
@@ -432,7 +433,7 @@ class HalfCellModel:
                 d_ce = np.where(live, B / (2 * ce), 0.0)
             dU = ocp.dU_dchi(chi) / cmax
             dlnc = np.where(ce > C_FLOOR, k_D / np.maximum(ce, C_FLOOR), 0.0)  # d(k_D ln c_e)/dc_e
-            dB_di = B_eta * dU * gamma - d_cs * gamma + d_ce * beta - B_eta * dlnc * beta
+            dB_di = B_eta * dU * gamma[k] - d_cs * gamma[k] + d_ce * beta[k] - B_eta * dlnc * beta[k]
             return B, B_eta, dB_di
 
         B0, G0, _ = evaluate(i_L)
@@ -453,21 +454,23 @@ class HalfCellModel:
         hi = np.where(np.isfinite(hi), hi, np.maximum(B0, i_L))
         ok = np.where(down, lo < 0.0, hi > 0.0) & (hi >= lo) & (h0 != 0.0)
         i = np.clip(B0, lo, hi)
+        act = np.flatnonzero(ok)  # faces still iterating (only those are evaluated)
         for _ in range(iters):
-            B, B_eta, dB = evaluate(i)
-            h = i - B
+            if act.size == 0:
+                break
+            ia, la, ha = i[act], lo[act], hi[act]
+            B, B_eta, dB = evaluate(ia, act)
+            h = ia - B
             # shrink the bracket (h increases through the root)
-            lo = np.where(h < 0, i, lo)
-            hi = np.where(h > 0, i, hi)
+            la = np.where(h < 0, ia, la)
+            ha = np.where(h > 0, ia, ha)
             dh = 1.0 - dB
             step = np.where(dh > 0, h / np.where(dh > 0, dh, 1.0), 0.0)
-            i_new = i - step
-            bad = (dh <= 0) | (i_new <= lo) | (i_new >= hi) | ~np.isfinite(i_new)
-            i_new = np.where(bad, 0.5 * (lo + hi), i_new)
-            if np.all(np.abs(i_new - i) <= 1e-11 * np.maximum(np.abs(i), 1e-12)):
-                i = i_new
-                break
-            i = i_new
+            i_new = ia - step
+            bad = (dh <= 0) | (i_new <= la) | (i_new >= ha) | ~np.isfinite(i_new)
+            i_new = np.where(bad, 0.5 * (la + ha), i_new)
+            i[act], lo[act], hi[act] = i_new, la, ha
+            act = act[np.abs(i_new - ia) > 1e-11 * np.maximum(np.abs(ia), 1e-12)]
         B, B_eta, dB = evaluate(i)
         dh = np.maximum(1.0 - dB, 1.0)  # the concentration response only lowers G
         G = B_eta / dh
