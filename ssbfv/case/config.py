@@ -79,7 +79,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "max_outer": (int, lambda v: v >= 1, ">= 1"), "min_outer": (int, lambda v: v >= 1, ">= 1"),
         "relaxation": (_NUM, lambda v: 0 < v <= 1, "in (0, 1]"), "correctors": (int, lambda v: v >= 0, ">= 0"),
         "linear_tol": (_NUM, lambda v: 0 < v < 1e-3, "in (0, 1e-3)"),
-        "direct_below": (int, lambda v: v >= 0, ">= 0"),
+        "direct_below": (int, lambda v: v >= 0, ">= 0"), "stall_window": (int, lambda v: v >= 0, ">= 0"),
         "dt0_s": (_NUM, lambda v: v > 0, "> 0"), "dt_max_s": (_NUM, lambda v: v > 0, "> 0"),
         "max_retries": (int, lambda v: v >= 0, ">= 0"), "max_steps": (int, lambda v: v >= 1, ">= 1"),
     },

@@ -61,7 +61,7 @@ def build_model(cfg, mesh):
             raise CaseError(f"{cfg.case_file}: [parameters.overrides]: {exc}") from None
     num = cfg.numerics
     copt = {k: num[k] for k in ("nrmsd_tol", "conc_tol", "max_outer", "min_outer", "relaxation", "correctors",
-                                "linear_tol", "direct_below") if k in num}
+                                "linear_tol", "direct_below", "stall_window") if k in num}
     sopt = {"dt0": num.get("dt0_s"), "dt_max": num.get("dt_max_s")}
     sopt.update({k: num[k] for k in ("max_retries", "max_steps") if k in num})
     pr = cfg.protocol

@@ -93,6 +93,8 @@ class CouplingOptions:
     implicit_surface : linearise the Butler–Volmer current with the surface concentrations
         responding to it (:meth:`HalfCellModel.local_current`); off: explicit face values
     linear_tol : relative residual of each (increment) linear solve
+    stall_window : fail a step early when the best of the last stall_window iterations is
+        not at least 2x better (in units of the tolerances) than all before (0: never)
     direct_below : domains up to this many cells use a sparse LU instead of CG + AMG
     correctors : extra non-orthogonal corrector solves per field and outer iteration (the
         first solve uses the previous iterate's gradient; 0 leaves the whole correction to
@@ -111,6 +113,7 @@ class CouplingOptions:
     implicit_surface: bool = True
     linear_tol: float = 1e-10
     correctors: int = 1
+    stall_window: int = 8
     direct_below: int = 3000
 
     def __post_init__(self):
@@ -654,6 +657,13 @@ class HalfCellModel:
                 if k + 1 >= opt.min_outer and res <= opt.nrmsd_tol and dc <= opt.conc_tol:
                     conv = True
                     break
+                # give up early on a stalled iteration (a smaller step is cheaper than 40 sweeps)
+                w = opt.stall_window
+                if w and len(history) >= 2 * w:
+                    err = [max(r / opt.nrmsd_tol, c / opt.conc_tol) for r, c in history]
+                    if min(err[-w:]) > 0.5 * min(err[:-w]):
+                        raise StepFailed(f"outer iterations stalled after {len(history)} (NRMSD {res:.2e}, "
+                                         f"concentration change {dc:.2e})")
         except LinearSolveError as exc:
             raise StepFailed(f"linear solver failed: {exc}") from exc
         if not conv:
