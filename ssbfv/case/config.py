@@ -37,6 +37,11 @@ A case directory holds ``case.toml`` (and whatever it refers to, e.g. a packing 
     [output]                             # optional
     directory = "results"                # relative to the case
     progress_interval_s = 10.0           # plain progress lines at most this often
+    fields = true                        # fields.h5 + fields.xdmf (ParaView) and x-profiles
+    field_interval_s = 360.0             # simulated time between field snapshots [s]
+                                         # (default: nominal duration / 20)
+    profile_bins = 50                    # y-z slices for the x-profiles (profiles.h5)
+    checkpoint_interval_s = 60.0         # wall time between checkpoints (0: every step)
 
 Unknown sections or keys, wrong types and out-of-range values raise :class:`CaseError`
 naming the file and the key.
@@ -85,6 +90,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     },
     "output": {
         "directory": (str,), "progress_interval_s": (_NUM, lambda v: v >= 0, ">= 0"),
+        "fields": (bool,), "field_interval_s": (_NUM, lambda v: v > 0, "> 0"),
+        "profile_bins": (int, lambda v: 2 <= v <= 10000, "in [2, 10000]"),
+        "checkpoint_interval_s": (_NUM, lambda v: v >= 0, ">= 0"),
     },
 }
 REQUIRED = {"geometry": (), "parameters": ("set",), "protocol": ("mode", "c_rate")}
@@ -105,6 +113,7 @@ class CaseConfig:
     numerics: dict
     output_dir: Path
     progress_interval_s: float = 10.0
+    output: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -118,7 +127,7 @@ def _check_table(data: dict, section: str, where: str):
         if key not in spec:
             raise CaseError(f"{where}: unknown key [{section}] {key!r}; valid keys: {sorted(spec)}")
         types = spec[key][0]
-        if isinstance(value, bool) or not isinstance(value, types):
+        if (isinstance(value, bool) and types is not bool) or not isinstance(value, types):
             want = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
             raise CaseError(f"{where}: [{section}] {key} must be {want}, got {value!r}")
         if len(spec[key]) > 1 and not spec[key][1](value):
@@ -181,5 +190,6 @@ def load_case(path: str | os.PathLike) -> CaseConfig:
         numerics=dict(data.get("numerics", {})),
         output_dir=(directory / out.get("directory", "results")).resolve(),
         progress_interval_s=float(out.get("progress_interval_s", 10.0)),
+        output=dict(out),
         raw=data,
     )
