@@ -9,6 +9,8 @@ mesh      mesh a packing (OpenCASCADE with fallbacks, or voxels) and write a rep
 inspect   report on a mesh file: regions, fractions, interfaces, quality, connectivity
 run       run a case directory (case.toml): galvanostatic discharge or charge
 describe  microstructure descriptors of a label image or mesh: fractions, tortuosity, D_SCA
+p2d       the P2D model of a case (descriptors from its packing; --diameter d50|dsca)
+compare   3D vs P2D(D50) vs P2D(D_SCA) on a case's microstructure, per C-rate
 """
 
 from __future__ import annotations
@@ -147,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("describe", help="volume fractions, tortuosity factors, contact area and D_SCA of an image or mesh")
     add_describe_arguments(ds)
     ds.set_defaults(func=run_describe)
+    from .case.p2d_case import add_p2d_arguments, run_p2d_command
+
+    pp = sub.add_parser("p2d", help="P2D model of a case, with descriptors measured on its microstructure")
+    add_p2d_arguments(pp)
+    pp.set_defaults(func=run_p2d_command)
+    from .case.compare import add_compare_arguments, run_compare_command
+
+    cp = sub.add_parser("compare", help="3D vs P2D(D50) vs P2D(D_SCA) of a case, per C-rate: table and plot")
+    add_compare_arguments(cp)
+    cp.set_defaults(func=run_compare_command)
     return p
 
 

@@ -358,7 +358,8 @@ def _describe_mesh(mesh, name, phases, active, axes, tau_phases, periodic, ignor
         if axes:
             _tortuosity_entries(d, p, [mesh_tortuosity(mesh, phases[p], a, periodic=periodic) for a in axes])
     if active is not None:
-        c = mesh_contact_area(mesh, phases[active], {p: rs for p, rs in phases.items() if p != active})
+        c = mesh_contact_area(mesh, phases[active], {p: rs for p, rs in phases.items() if p != active},
+                              periodic=periodic)
         d.contact_area_by_phase = c.by_phase
         _contact(d, pvol[active], c)
     return d

@@ -57,12 +57,15 @@ class ContactArea:
 
 
 # ---------------------------------------------------------------------------- meshes
-def mesh_contact_area(mesh, active_regions, other_regions) -> ContactArea:
+def mesh_contact_area(mesh, active_regions, other_regions, periodic: bool = False) -> ContactArea:
     """Exact contact area on a mesh: sum of the areas of the internal faces between a cell
     of ``active_regions`` and a cell of ``other_regions``.
 
     other_regions : {phase name: [region names]}; regions absent from the mesh raise
     KeyError (through ``Mesh.region_id``).
+    periodic : the mesh is periodic in y and z (patch pairs ymin/ymax, zmin/zmax): a face
+        pair on a periodic plane with the active phase on one side and another phase on the
+        other is contact too (counted once), as the half-cell solver couples it.
     """
     active_ids = {mesh.region_id(r) for r in active_regions}
     areas = mesh.face_areas
@@ -75,6 +78,8 @@ def mesh_contact_area(mesh, active_regions, other_regions) -> ContactArea:
             for a in active_regions:
                 faces, _, _ = mesh.interface_faces(a, r)
                 total += float(areas[faces].sum())
+        if periodic:
+            total += _periodic_contact(mesh, active_ids, {mesh.region_id(r) for r in regions})
         by_phase[phase] = total
     named = set(active_regions) | {r for rs in other_regions.values() for r in rs}
     rest = 0.0
@@ -84,6 +89,27 @@ def mesh_contact_area(mesh, active_regions, other_regions) -> ContactArea:
             if other not in named:
                 rest += float(areas[faces].sum())
     return ContactArea(sum(by_phase.values()), by_phase, rest, "mesh interface faces (exact)")
+
+
+def _periodic_contact(mesh, active_ids, other_ids) -> float:
+    """Area of the periodic face pairs (y and z sides) between the two region sets [m^2]."""
+    from ..mesh.periodic import pair_periodic
+
+    lo, hi = mesh.bounding_box()
+    reg = mesh.cell_region
+    act = np.isin(reg, list(active_ids))
+    oth = np.isin(reg, list(other_ids))
+    total = 0.0
+    for i, ax in ((1, "y"), (2, "z")):
+        a, b = f"{ax}min", f"{ax}max"
+        if a in mesh.patch_names and b in mesh.patch_names:
+            t = np.zeros(3)
+            t[i] = hi[i] - lo[i]
+            fa, fb = pair_periodic(mesh, a, b, t)
+            ca, cb = mesh.owner[fa], mesh.owner[fb]
+            sel = (act[ca] & oth[cb]) | (oth[ca] & act[cb])
+            total += float(mesh.face_areas[fa[sel]].sum())
+    return total
 
 
 # ---------------------------------------------------------------------------- voxels

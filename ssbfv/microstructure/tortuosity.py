@@ -517,7 +517,7 @@ def mesh_face_patches(mesh, axis) -> tuple[str, str]:
 
 
 def mesh_tortuosity(mesh, regions, axis=0, periodic=False, tol=1e-10, n_correctors=20,
-                    volume_fraction=None, return_potential=False) -> TortuosityResult:
+                    volume_fraction=None, return_potential=False, conductivity=None) -> TortuosityResult:
     """Tortuosity factor of the phase made of ``regions`` of a mesh along ``axis``.
 
     The conduction problem of the module docstring, solved with
@@ -528,6 +528,10 @@ def mesh_tortuosity(mesh, regions, axis=0, periodic=False, tol=1e-10, n_correcto
     from the mesh's bounding box; eps (default) = phase volume / mesh volume. Components of
     the phase not connected to both patches carry no current (those touching no patch are
     left out by the solver, NaN potential).
+
+    conductivity : optional {region: k} (default 1 everywhere). With unequal values the
+        result's ``conductivity_ratio`` is k_eff in the units of k (not a ratio) and ``tau``
+        is eps / k_eff: use it to measure the effective conductivity of a mixed phase.
     """
     from ..solver import Dirichlet, FvDomain, solve_conduction
 
@@ -571,7 +575,8 @@ def mesh_tortuosity(mesh, regions, axis=0, periodic=False, tol=1e-10, n_correcto
     in_perc = np.isin(comp, perc)
     perc_fraction = float(dom.cell_volumes[in_perc].sum()) / total
     t0 = time.perf_counter()
-    res = solve_conduction(mesh, {r: 1.0 for r in regions}, {inlet: Dirichlet(1.0), outlet: Dirichlet(0.0)},
+    k = {r: 1.0 for r in regions} if conductivity is None else {r: float(conductivity[r]) for r in regions}
+    res = solve_conduction(mesh, k, {inlet: Dirichlet(1.0), outlet: Dirichlet(0.0)},
                            periodic=pairs, regions=regions, tol=tol, n_correctors=n_correctors, domain=dom)
     times["solve"] = time.perf_counter() - t0
     i_in = -res.patch_flux[inlet]
