@@ -103,7 +103,7 @@ def _cmd_mesh(args) -> int:
 def _cmd_run(args) -> int:
     from .case import run_case
 
-    summary = run_case(args.case, quiet=args.quiet)
+    summary = run_case(args.case, quiet=args.quiet, resume=args.resume)
     ok = summary["end_reason"] in ("voltage_cutoff", "soc_limit", "t_end", "voltage_collapse", "depletion")
     return 0 if ok else 1
 
@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a case directory (case.toml): galvanostatic discharge or charge")
     r.add_argument("case", help="case directory containing case.toml")
     r.add_argument("--quiet", action="store_true", help="no progress lines on the console (run.log is still written)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue from results/checkpoint.h5 (after a crash, a kill or a time limit)")
     r.set_defaults(func=_cmd_run)
     from .microstructure.describe import add_describe_arguments, run_describe
 

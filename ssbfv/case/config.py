@@ -20,6 +20,7 @@ A case directory holds ``case.toml`` (and whatever it refers to, e.g. a packing 
     "solid.D_s" = 1e-14
     [parameters.materials]               # optional: electrolyte material of a region (default: its name)
     polymer = "filler"                   # e.g. a cathode electrolyte of NaSICON only (100 % filler)
+    # polymer = "inert"                  # or pores: a region in neither phase (no current)
 
     [protocol]
     mode = "discharge"                   # or "charge"

@@ -17,7 +17,8 @@ The P2D inputs come from the same case as the 3D run: parameter set and override
 - the particle diameter: ``d50`` = median diameter of the packing's active spheres, or
   ``dsca`` = D_SCA = 6 V_AM / S_AM-SE with S the active/electrolyte contact area of the mesh
   the 3D solver uses (voxel faces: the staircase area the 3D model reacts on, ~1.5 x a smooth
-  sphere's; the active faces on the separator slab included). The smoothed (marching cubes) D_SCA is reported beside it (``d_sca_smooth``),
+  sphere's; the active faces on the separator slab included). Regions mapped to the material
+  "inert" (pores) are in neither phase; The smoothed (marching cubes) D_SCA is reported beside it (``d_sca_smooth``),
   and ``--diameter dsca-smooth`` uses it.
 
 Descriptors are cached in ``CASE/build/descriptors.json`` (keyed like the mesh cache).
@@ -66,7 +67,7 @@ def case_descriptors(cfg, log=print, force: bool = False) -> dict:
     build = cfg.directory / "build"
     h = _voxel_size(cfg)
     key = dict(_key(cfg), descriptor_voxel_m=h, parameter_set=cfg.parameter_set, overrides=cfg.overrides,
-               materials=cfg.materials, version=4)
+               materials=cfg.materials, version=5)
     path = build / "descriptors.json"
     if path.is_file() and not force:
         old = json.loads(path.read_text())
@@ -81,7 +82,8 @@ def case_descriptors(cfg, log=print, force: bool = False) -> dict:
         raise CaseError(f"{cfg.case_file}: the packing has no species named 'active'")
     i_first = int(np.count_nonzero(np.all(labels == inv["separator"], axis=(1, 2))))
     cath = labels[i_first:]
-    e_regions = [n for lab, n in names.items() if n not in ("active", "separator") and np.any(cath == lab)]
+    e_regions = [n for lab, n in names.items() if n not in ("active", "separator") and np.any(cath == lab)
+                 and cfg.materials.get(n) != "inert"]
     mesh = from_labels(cath, h, {k: v for k, v in names.items() if k != inv["separator"] or np.any(cath == k)})
     tau_am = mesh_tortuosity(mesh, ["active"], 0, periodic=True)
     tau_e = mesh_tortuosity(mesh, e_regions, 0, periodic=True)

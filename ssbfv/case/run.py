@@ -6,16 +6,27 @@ Writes ``CASE/results/`` (or the case's output directory):
 - ``summary.json``: utilised capacity and utilisation, end reason and message, wall time and
   time per phase, steps and outer/linear iterations, mesh statistics, the case and the
   parameter overrides;
-- ``run.log``: the progress lines.
+- ``run.log``: the progress lines (appended to on ``--resume``);
+- ``fields.h5`` + ``fields.xdmf`` + ``interface.xdmf`` (ParaView) every ``field_interval_s``
+  of simulated time and at the end, and ``profiles.h5`` (y-z slice averages vs x) at the same
+  times, unless ``[output] fields = false``;
+- ``checkpoint.h5``: the last accepted step, at most every ``checkpoint_interval_s`` of wall
+  time and at the end (:mod:`.checkpoint`); ``run_case(..., resume=True)`` continues from it.
 
-Progress: a line at most every ``progress_interval_s`` seconds (and at the end) with time,
-SOC, voltage, step size and outer iterations; ``quiet`` silences the console (the log file
-is still written).
+Progress: on a terminal, a progress bar (tqdm) with SOC, voltage, step size and an ETA from
+the SOC progress; otherwise (batch jobs) a plain line at most every ``progress_interval_s``
+seconds with time, SOC, voltage, step size and outer iterations. ``quiet`` silences the
+console (the log file is still written).
+
+A resumed run rewrites ``timeseries.csv`` from the checkpoint's records (rows written after
+the checkpoint are dropped) and drops field snapshots after the checkpoint's time, so that a
+run killed at any moment and resumed gives the files of an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -28,23 +39,34 @@ from .output import Capacity, TimeseriesWriter, write_json_atomic
 
 
 class _Log:
+    """Lines to run.log (flushed) and, unless quiet, to the console (through the progress
+    bar's writer when one is shown, so the bar is not broken)."""
+
     def __init__(self, path: Path, quiet: bool):
         self._f = open(path, "a")
         self.quiet = quiet
+        self.bar = None
 
-    def __call__(self, *parts):
+    def __call__(self, *parts, console: bool = True):
         line = " ".join(str(p) for p in parts)
         self._f.write(line + "\n")
         self._f.flush()
-        if not self.quiet:
-            print(line, flush=True)
+        if console and not self.quiet:
+            if self.bar is not None:
+                self.bar.write(line)
+            else:
+                print(line, flush=True)
 
     def close(self):
         self._f.close()
 
 
+INERT = "inert"  # [parameters.materials] value of a region that conducts nothing (pores, binder)
+
+
 def build_model(cfg, mesh):
-    """(layout, model, run) for a case on a mesh."""
+    """(layout, model, run) for a case on a mesh. Regions mapped to the material "inert" in
+    [parameters.materials] (pores, binder) belong to neither phase: no current, no Na+."""
     from ..solver.coupling import CouplingOptions, HalfCellModel
     from ..solver.galvanostatic import Galvanostatic, Protocol, Stepping
     from ..solver.halfcell import HalfCellLayout
@@ -67,26 +89,63 @@ def build_model(cfg, mesh):
     pr = cfg.protocol
     protocol = Protocol(pr["mode"], float(pr["c_rate"]), chi0=pr.get("chi0"), v_cut=pr.get("v_cut_V"),
                         chi_end=pr.get("chi_end"), t_end=pr.get("t_end_s"))
-    layout = HalfCellLayout(mesh)
+    inert = sorted(r for r, m in cfg.materials.items() if m == INERT)
+    unknown = [r for r in inert if r not in mesh.region_names]
+    if unknown:
+        raise CaseError(f"{cfg.case_file}: [parameters.materials] region(s) {unknown} are not in the mesh "
+                        f"(regions: {list(mesh.region_names)})")
+    electrolyte = [r for r in mesh.region_names if r != "active" and r not in inert]
+    layout = HalfCellLayout(mesh, electrolyte_regions=electrolyte)
+    materials = {r: m for r, m in cfg.materials.items() if m != INERT}
     try:
-        model = HalfCellModel(layout, params, CouplingOptions(**copt), material_of_region=cfg.materials or None)
+        model = HalfCellModel(layout, params, CouplingOptions(**copt), material_of_region=materials or None)
     except KeyError as exc:
         raise CaseError(f"{cfg.case_file}: {exc.args[0]}") from None
     return layout, model, Galvanostatic(model, protocol, Stepping(**sopt))
 
 
-def run_case(case, quiet: bool = False) -> dict:
-    """Run a case directory; returns the summary dict (also written to summary.json)."""
+def _progress_bar(quiet: bool, total: float):
+    """A tqdm bar on a terminal (stderr is a tty), else None (plain log lines)."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    import shutil
+
+    from tqdm import tqdm
+
+    # a terminal that reports 0 x 0 (some ptys, `script`) would make tqdm hide the bar
+    size = shutil.get_terminal_size((110, 24))
+    return tqdm(total=total, unit="%", ncols=max(size.columns, 80), nrows=max(size.lines, 5), file=sys.stderr,
+                bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} % SOC [{elapsed}<{remaining}{postfix}]")
+
+
+def run_case(case, quiet: bool = False, resume: bool = False) -> dict:
+    """Run a case directory; returns the summary dict (also written to summary.json).
+
+    resume: continue from ``results/checkpoint.h5`` (CheckpointError if there is none or it
+    belongs to a changed case.toml); a finished run (summary.json newer than the checkpoint
+    and the checkpoint at the end) is not run again.
+    """
+    from .checkpoint import case_fingerprint, load_checkpoint, save_checkpoint
+
     cfg = load_case(case)
     out = cfg.output_dir
     out.mkdir(parents=True, exist_ok=True)
+    ck_path = out / "checkpoint.h5"
+    if not resume:
+        for name in ("timeseries.csv", "summary.json", "checkpoint.h5", "run.log", "fields.h5", "fields.xdmf",
+                     "interface.xdmf", "profiles.h5"):
+            (out / name).unlink(missing_ok=True)
     log = _Log(out / "run.log", quiet)
     t0 = time.perf_counter()
+    writer = fields = profiles = bar = None
     try:
-        log(f"ssbfv {__version__} run {cfg.directory} ({cfg.name}) on {platform.node()}")
+        log(f"ssbfv {__version__} {'resume' if resume else 'run'} {cfg.directory} ({cfg.name}) on {platform.node()}")
         mesh, geo_info = build_mesh(cfg, log=log)
         t_geo = time.perf_counter() - t0
         layout, model, run = build_model(cfg, mesh)
+        fingerprint = case_fingerprint(cfg.case_file, mesh.n_cells, layout.solid.n_cells, layout.electrolyte.n_cells)
+        ck = load_checkpoint(ck_path, fingerprint) if resume else None
+        wall0 = ck["wall_s"] if ck else 0.0
         n_clusters, free_vol = layout.solid_clusters()
         mesh_stats = {
             "cells": int(mesh.n_cells), "solid_cells": int(layout.solid.n_cells),
@@ -101,25 +160,93 @@ def run_case(case, quiet: bool = False) -> dict:
             f"{layout.solid_b.size} interface faces; {run.protocol.mode} at {run.protocol.c_rate:g}C = "
             f"{abs(run.current) / layout.area_yz:.4g} A/m^2")
         cap = Capacity(layout, model.c_s_max, model.c_s_min)
-        writer = TimeseriesWriter(out / "timeseries.csv", cap)
-        last = {"t": -1e300}
+        t_ck = ck["state"].t if ck else None
+        writer = TimeseriesWriter(out / "timeseries.csv", cap)  # rewritten: a resume drops rows after the checkpoint
+        if ck:
+            for rec in ck["records"]:
+                writer.write(rec)
+            log(f"resuming from {ck_path} at t = {t_ck:.6g} s ({len(ck['records']) - 1} steps done, "
+                f"V = {ck['records'][-1].voltage_V:.4f} V)")
+        o = cfg.output
+        want_fields = bool(o.get("fields", False))
+        field_dt = float(o.get("field_interval_s", run.nominal / 20.0))
+        if want_fields:
+            from .fields import FieldWriter
+            from .profiles import ProfileWriter
+
+            fields = FieldWriter(out, layout, model, append=resume, truncate_after=t_ck)
+            profiles = ProfileWriter(out / "profiles.h5", layout, model, n_bins=int(o.get("profile_bins", 50)),
+                                     append=resume, truncate_after=t_ck)
+        ck_interval = float(o.get("checkpoint_interval_s", 60.0))
+        p = run.protocol
+        chi_span = abs(p.chi_end - p.chi0)
+        bar = _progress_bar(quiet, 100.0)
+        log.bar = bar
+        last = {"t": -1e300, "ck": time.perf_counter(), "field_t": -1e300}
         interval = cfg.progress_interval_s
 
+        records_so_far = list(ck["records"]) if ck else []
+
+        def checkpoint(state, final=None):
+            save_checkpoint(ck_path, state, records_so_far, run.next_dt, run.failed_steps, run.guards,
+                            wall0 + time.perf_counter() - t0, fingerprint,
+                            extra={"field_t": last["field_t"], "final": final})
+            last["ck"] = time.perf_counter()
+
         def on_step(rec, state, info):
+            records_so_far.append(rec)
             writer.write(rec)
+            if fields is not None and (state.t >= last["field_t"] + field_dt * (1 - 1e-9) or run.final is not None
+                                       or rec.time_s == 0.0):
+                fields.write(state)
+                profiles.write(state, rec.voltage_V)
+                last["field_t"] = state.t
             now = time.perf_counter()
+            if rec.time_s > 0 and run.final is None and now - last["ck"] >= ck_interval:
+                checkpoint(state)
+            progress = 100.0 * min(1.0, abs(rec.mean_chi - p.chi0) / chi_span)
+            if bar is not None:
+                bar.n = progress
+                bar.set_postfix_str(f"t={rec.time_s:.0f} s V={rec.voltage_V:.4f} V dt={rec.dt_s:.3g} s "
+                                    f"outer={rec.outer_iterations}", refresh=False)
+                bar.refresh()
             if now - last["t"] >= interval:
                 last["t"] = now
                 log(f"  t = {rec.time_s:9.1f} s  SOC {1 - rec.mean_chi:6.4f}  V = {rec.voltage_V:.4f} V  "
-                    f"dt = {rec.dt_s:7.3g} s  outer {rec.outer_iterations:2d}  wall {now - t0:7.1f} s")
+                    f"dt = {rec.dt_s:7.3g} s  outer {rec.outer_iterations:2d}  wall {wall0 + now - t0:7.1f} s",
+                    console=bar is None)
 
-        result = run.run(on_step=on_step)
-        writer.close()
+        if ck:
+            last["field_t"] = float(ck["extra"].get("field_t", t_ck))
+        if ck and ck["extra"].get("final"):
+            from ..solver.galvanostatic import RunResult
+
+            reason, message = ck["extra"]["final"]
+            log("the checkpoint is the end of a finished run: nothing left to run")
+            result = RunResult(ck["records"], reason, message, ck["state"], 0.0, ck["failed_steps"], {}, ck["guards"])
+        elif ck:
+            result = run.run(state=ck["state"], records=ck["records"], dt=ck["next_dt"],
+                             failed_steps=ck["failed_steps"], guards=ck["guards"], on_step=on_step)
+        else:
+            result = run.run(on_step=on_step)
+        if result.records[-1].time_s > 0 and not (ck and ck["extra"].get("final")):
+            checkpoint(result.state, final=(result.reason, result.message))
         recs = result.records
+        if fields is not None and result.state.t > last["field_t"] + 1e-9 * run.nominal:
+            fields.write(result.state)
+            profiles.write(result.state, recs[-1].voltage_V)
+        for w in (writer, fields, profiles):
+            if w is not None:
+                w.close()
+        writer = fields = profiles = None
+        if bar is not None:
+            bar.n = 100.0 * min(1.0, abs(recs[-1].mean_chi - p.chi0) / chi_span)
+            bar.close()
+            log.bar = bar = None
         last_rec = recs[-1]
         q_mAh = cap.mAh(last_rec.time_s, run.current)
         outer = np.array([r.outer_iterations for r in recs[1:]]) if len(recs) > 1 else np.zeros(1)
-        wall = time.perf_counter() - t0
+        wall = wall0 + time.perf_counter() - t0
         lin_stats = {k: {"solves": s.stats.solves, "iterations": s.stats.iterations,
                          "amg_setups": getattr(s.stats, "setups", 0),
                          "amg_setup_s": round(getattr(s.stats, "setup_time_s", 0.0), 3),
@@ -135,7 +262,8 @@ def run_case(case, quiet: bool = False) -> dict:
             "time_s": last_rec.time_s, "steps": len(recs) - 1, "failed_steps": result.failed_steps,
             "outer_iterations": {"mean": float(outer.mean()), "max": int(outer.max()), "total": int(outer.sum())},
             "max_conservation_error": float(np.nanmax([r.conservation_error for r in recs])) if len(recs) > 1 else None,
-            "guards": result.guards, "wall_time_s": wall, "geometry_time_s": t_geo, "phase_times_s": {k: round(v, 3) for k, v in result.times.items()},
+            "guards": result.guards, "wall_time_s": wall, "geometry_time_s": t_geo,
+            "resumed": bool(resume), "phase_times_s": {k: round(v, 3) for k, v in result.times.items()},
             "linear_solvers": lin_stats, "mesh": mesh_stats, "geometry": geo_info,
             "parameter_set": cfg.parameter_set, "overrides": cfg.overrides, "materials": cfg.materials, "numerics": cfg.numerics,
         }
@@ -146,4 +274,7 @@ def run_case(case, quiet: bool = False) -> dict:
             f"in {len(recs) - 1} steps, wall {wall:.1f} s -> {out}")
         return summary
     finally:
+        for w in (writer, fields, profiles, bar):
+            if w is not None:
+                w.close()
         log.close()

@@ -179,16 +179,27 @@ class Galvanostatic:
         st, info = m.step(st, None, self.current)
         return st, info
 
-    def run(self, state: HalfCellState | None = None, on_step=None, records=None, dt=None) -> RunResult:
-        """Run to the end. ``state``/``records``/``dt``: continue a previous run (restart).
+    def run(self, state: HalfCellState | None = None, on_step=None, records=None, dt=None,
+            failed_steps: int = 0, guards: dict | None = None) -> RunResult:
+        """Run to the end. ``state``/``records``/``dt``/``failed_steps``/``guards``: continue a
+        previous run (restart from a checkpoint: ``dt`` is the step size it would have tried
+        next, :attr:`next_dt` at the time of the checkpoint).
         ``on_step(record, state, info)`` is called after every accepted step (and for the
-        initial point) so that callers can write output as the run goes."""
+        initial point) so that callers can write output as the run goes; during the call,
+        :attr:`next_dt` [s] is the step size the run will try next, :attr:`failed_steps` the
+        failed attempts so far, :attr:`guards` the guard counters, and :attr:`final` is
+        (reason, message) if this record ends the run (the cut-off step), else None."""
         m, p, s = self.model, self.protocol, self.stepping
         t_wall = time.perf_counter()
         times: dict = {}
         self._guards = {"solid_clipped": 0, "electrolyte_clipped": 0, "exponent_clipped": 0, "c_e_floored": 0}
+        if guards:
+            self._guards.update({k: int(v) for k, v in guards.items() if k in self._guards})
         records = list(records or [])
-        failed = 0
+        failed = int(failed_steps)
+        self.failed_steps = failed
+        self.next_dt = self.dt0 if dt is None else dt
+        self.final = None  # (reason, message) while on_step sees the run's last record
         if state is None or not records:
             state, info = self.initial(state)
             rec = StepRecord(0.0, m.voltage(state), self.current, m.mean_chi(state), info.outer_iterations,
@@ -212,6 +223,7 @@ class Galvanostatic:
             dt_try = min(dt, self.dt_max, t_stop - t)
             new, info, retries = self._try_step(state, dt_try, times)
             failed += retries
+            self.failed_steps = failed
             if new is None:
                 reason, message = "step_failed", info
                 t_cut = self._time_to_cutoff(records)
@@ -239,19 +251,26 @@ class Galvanostatic:
                     break
                 rec = self._record(new, V, info, dt_used, t_wall)
                 records.append(rec)
+                reason = "voltage_cutoff"
+                message = f"V = {V:.4f} V reached the cut-off {p.v_cut} V" + ("" if ok else " (landing tolerance not met)")
+                self.final, self.failed_steps = (reason, message), failed
                 if on_step:
                     on_step(rec, new, info)
                 state = new
-                reason = "voltage_cutoff"
-                message = f"V = {V:.4f} V reached the cut-off {p.v_cut} V" + ("" if ok else " (landing tolerance not met)")
                 break
             rec = self._record(new, V, info, dt_used, t_wall)
             records.append(rec)
+            dt = dt_used * s.grow if (retries == 0 and info.outer_iterations <= s.easy_outer) else dt_used
+            self.next_dt, self.failed_steps = dt, failed
             if on_step:
                 on_step(rec, new, info)
             state = new
-            dt = dt_used * s.grow if (retries == 0 and info.outer_iterations <= s.easy_outer) else dt_used
         return RunResult(records, reason, message, state, time.perf_counter() - t_wall, failed, times, dict(self._guards))
+
+    @property
+    def guards(self) -> dict:
+        """Guard counters of the current run (clipped concentrations and exponents, floored c_e)."""
+        return dict(self._guards)
 
     def _add_info(self, times, info):
         _add_times(times, info.times)
