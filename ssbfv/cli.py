@@ -100,12 +100,53 @@ def _cmd_mesh(args) -> int:
     return 0
 
 
-def _cmd_run(args) -> int:
+_OK_ENDS = ("voltage_cutoff", "soc_limit", "t_end", "voltage_collapse", "depletion")
+
+
+def _run_one(case: str, quiet: bool, resume: bool) -> dict:
     from .case import run_case
 
-    summary = run_case(args.case, quiet=args.quiet, resume=args.resume)
-    ok = summary["end_reason"] in ("voltage_cutoff", "soc_limit", "t_end", "voltage_collapse", "depletion")
-    return 0 if ok else 1
+    return run_case(case, quiet=quiet, resume=resume)
+
+
+def _finished(case: str) -> bool:
+    from .case import load_case
+
+    cfg = load_case(case)
+    s = cfg.output_dir / "summary.json"
+    return s.is_file() and s.stat().st_mtime >= cfg.case_file.stat().st_mtime
+
+
+def _cmd_run(args) -> int:
+    cases = list(args.case)
+    if args.skip_finished:
+        done = [c for c in cases if _finished(c)]
+        for c in done:
+            print(f"{c}: finished earlier (results/summary.json is newer than case.toml), skipped")
+        cases = [c for c in cases if c not in done]
+    if len(cases) <= 1 and args.jobs <= 1:
+        if not cases:
+            return 0
+        summary = _run_one(cases[0], args.quiet, args.resume)
+        return 0 if summary["end_reason"] in _OK_ENDS else 1
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    failed = 0
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(_run_one, c, True, args.resume): c for c in cases}
+        for fut in as_completed(futures):
+            c = futures[fut]
+            try:
+                s = fut.result()
+            except Exception as exc:  # one failing member must not stop the others
+                failed += 1
+                print(f"{c}: error: {exc}", file=sys.stderr)
+                continue
+            ok = s["end_reason"] in _OK_ENDS
+            failed += not ok
+            print(f"{c}: {s['end_reason']}, {s['utilised_capacity_mAh_per_cm3']:.2f} mAh/cm^3 "
+                  f"(utilisation {s['utilisation']:.3f}), wall {s['wall_time_s']:.0f} s", flush=True)
+    return 0 if failed == 0 else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,10 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--quiet", action="store_true")
     me.set_defaults(func=_cmd_mesh)
     r = sub.add_parser("run", help="run a case directory (case.toml): galvanostatic discharge or charge")
-    r.add_argument("case", help="case directory containing case.toml")
+    r.add_argument("case", nargs="+", help="case directory containing case.toml (several: run them all)")
     r.add_argument("--quiet", action="store_true", help="no progress lines on the console (run.log is still written)")
     r.add_argument("--resume", action="store_true",
                    help="continue from results/checkpoint.h5 (after a crash, a kill or a time limit)")
+    r.add_argument("--jobs", type=int, default=1, help="cases run at a time, each in its own process (default 1)")
+    r.add_argument("--skip-finished", action="store_true",
+                   help="skip cases whose results/summary.json is newer than their case.toml")
     r.set_defaults(func=_cmd_run)
     from .microstructure.describe import add_describe_arguments, run_describe
 

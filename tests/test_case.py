@@ -133,3 +133,38 @@ def test_region_material_map(case_dir):
     assert s["final_voltage_V"] > v_peo
     (case_dir / "case.toml").write_text(text.replace('polymer = "filler"', 'polymer = "glass"'))
     assert main(["run", str(case_dir), "--quiet"]) == 2
+
+
+def test_run_several_cases_in_parallel_and_skip_finished(tmp_path, capsys):
+    cases = []
+    for name in ("a", "b"):
+        d = tmp_path / name
+        d.mkdir()
+        tiny_mesh(d / "mesh.msh")
+        (d / "case.toml").write_text(CASE.replace("c_rate = 1.0", "c_rate = 1.0" if name == "a" else "c_rate = 2.0"))
+        cases.append(str(d))
+    assert main(["run", *cases, "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    s = {c: json.loads((tmp_path / c / "results" / "summary.json").read_text()) for c in ("a", "b")}
+    assert s["a"]["c_rate"] == 1.0 and s["b"]["c_rate"] == 2.0
+    assert all(f"{c}: t_end" in out for c in cases)
+    mtime = (tmp_path / "a" / "results" / "summary.json").stat().st_mtime_ns
+    assert main(["run", *cases, "--skip-finished"]) == 0
+    assert "finished earlier" in capsys.readouterr().out
+    assert (tmp_path / "a" / "results" / "summary.json").stat().st_mtime_ns == mtime
+
+
+def test_paper_study_cases_are_valid():
+    """Every member of cases/paper3d loads and its packing spec validates (nothing is run)."""
+    from pathlib import Path
+
+    from ssbfv.microstructure import load_spec
+
+    root = Path(__file__).resolve().parents[1] / "cases" / "paper3d"
+    members = sorted(p.parent for p in root.glob("*/*/case.toml"))
+    assert len(members) == 22
+    for m in members:
+        cfg = load_case(m)
+        spec = load_spec(cfg.geometry["packing"])
+        assert cfg.protocol["c_rate"] == 0.2
+        assert spec is not None
