@@ -104,7 +104,7 @@ def case_descriptors(cfg, log=print, force: bool = False) -> dict:
     area_model += area_sep
     v_am = float(mesh.cell_volumes[mesh.region_cells("active")].sum())
     smooth = describe(cath, {"active": [inv["active"]], "electrolyte": [inv[r] for r in e_regions]},
-                      voxel_size=h, active="active", axes=None)
+                      voxel_size=h, active="active", axes=None, ignore_unmapped=True)
     active_d = 2.0 * packing.radii[packing.species == list(packing.species_names).index("active")]
     poly = "polymer" if "polymer" in e_regions else None
     desc = {
@@ -171,7 +171,7 @@ def p2d_model(cfg, desc: dict, diameter: str = "d50"):
 
 
 def run_p2d_case(case, diameter: str = "d50", c_rate: float | None = None, output=None, quiet=False,
-                 n_x_cat: int = 40, n_r: int = 20) -> dict:
+                 n_x_cat: int = 100, n_r: int = 20) -> dict:
     """Run the P2D model of a case; returns the summary (also written to summary.json)."""
     from ..solver.p2d import solve_p2d
 
@@ -210,7 +210,7 @@ def add_p2d_arguments(parser) -> None:
                              "mesh's contact area), dsca-smooth (D_SCA from the smoothed surface)")
     parser.add_argument("--c-rate", type=float, help="C-rate (default: the case's)")
     parser.add_argument("-o", "--output", help="output directory (default CASE/results/p2d_<diameter>)")
-    parser.add_argument("--n-x", type=int, default=40, help="cathode cells in x (default 40)")
+    parser.add_argument("--n-x", type=int, default=100, help="cathode cells in x (default 100: a polymer cathode needs them at 1C)")
     parser.add_argument("--n-r", type=int, default=20, help="shells per particle (default 20)")
     parser.add_argument("--quiet", action="store_true")
 
