@@ -22,7 +22,7 @@ from ssbfv.cli import main
 QUICKSTART = Path(__file__).resolve().parents[1] / "cases" / "quickstart"
 
 
-def _copy_quickstart(dst: Path, extra_output: str = "fields = false\n") -> Path:
+def _copy_quickstart(dst: Path, extra_output: str = "") -> Path:
     shutil.copytree(QUICKSTART, dst, ignore=shutil.ignore_patterns("results", "build"))
     text = (dst / "case.toml").read_text()
     text = text.replace("progress_interval_s = 5.0", "progress_interval_s = 5.0\ncheckpoint_interval_s = 0.0\n"
@@ -80,6 +80,21 @@ def test_sigkill_and_resume_gives_the_uninterrupted_results(reference, tmp_path)
         a = np.array([float(r[key]) for r in rows])
         b = np.array([float(r[key]) for r in ref_rows])
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-7 if key == "voltage_V" else 1e-9 * max(1.0, b.max()))
+    # the field snapshots and profiles are those of the uninterrupted run
+    import meshio
+
+    from ssbfv.case.profiles import read_profiles
+
+    times = []
+    for c in (case, ref_case):
+        with meshio.xdmf.TimeSeriesReader(c / "results" / "fields.xdmf") as r:
+            r.read_points_cells()
+            times.append([r.read_data(k)[0] for k in range(r.num_steps)])
+    assert len(times[0]) >= 3
+    np.testing.assert_allclose(times[0], times[1], rtol=1e-12)
+    p, q = read_profiles(case / "results" / "profiles.h5"), read_profiles(ref_case / "results" / "profiles.h5")
+    np.testing.assert_allclose(p["time_s"], q["time_s"], rtol=1e-12)
+    np.testing.assert_allclose(p["c_e_mol_per_m3"], q["c_e_mol_per_m3"], rtol=1e-7)
 
 
 def test_resume_of_a_finished_run_changes_nothing(reference, tmp_path):

@@ -168,7 +168,7 @@ def run_case(case, quiet: bool = False, resume: bool = False) -> dict:
             log(f"resuming from {ck_path} at t = {t_ck:.6g} s ({len(ck['records']) - 1} steps done, "
                 f"V = {ck['records'][-1].voltage_V:.4f} V)")
         o = cfg.output
-        want_fields = bool(o.get("fields", False))
+        want_fields = bool(o.get("fields", True))
         field_dt = float(o.get("field_interval_s", run.nominal / 20.0))
         if want_fields:
             from .fields import FieldWriter

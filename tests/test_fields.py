@@ -1,0 +1,128 @@
+"""Field output (fields.xdmf / interface.xdmf + HDF5) and the y-z slice profiles."""
+
+import os
+
+import meshio
+import numpy as np
+import pytest
+
+from ssbfv.case.fields import FieldWriter
+from ssbfv.case.profiles import ProfileWriter, read_profiles, slice_averages
+from ssbfv.mesh import from_labels
+from ssbfv.solver.coupling import HalfCellModel
+from ssbfv.solver.halfcell import HalfCellLayout
+from ssbfv.solver.parameters import get_parameter_set
+
+
+def cell(split_tets=False):
+    lab = np.ones((10, 3, 3), dtype=np.int32)
+    lab[:3] = 0
+    lab[5:, :2, :] = 2
+    lab[8:] = 2
+    m = from_labels(lab, 1e-6, {0: "separator", 1: "polymer", 2: "active"},
+                    patches={"xmin": "anode", "xmax": "collector"}, split_tets=split_tets)
+    layout = HalfCellLayout(m)
+    return layout, HalfCellModel(layout, get_parameter_set("nvp_peo_nasicon"))
+
+
+def states(model, n=3, dt=20.0):
+    st = model.initial_state(0.2)
+    i = model.one_c_current()
+    st, _ = model.step(st, None, i)
+    out = [st]
+    for _ in range(n - 1):
+        st, _ = model.step(st, dt, i)
+        out.append(st)
+    return out
+
+
+@pytest.mark.parametrize("split_tets", [False, True])
+def test_xdmf_read_back_with_meshio(tmp_path, split_tets):
+    layout, model = cell(split_tets)
+    sts = states(model)
+    w = FieldWriter(tmp_path, layout, model)
+    for i, st in enumerate(sts):
+        w.write(st)
+        # readable after every snapshot
+        with meshio.xdmf.TimeSeriesReader(tmp_path / "fields.xdmf") as r:
+            pts, cells = r.read_points_cells()
+            assert r.num_steps == i + 1
+    mesh = layout.mesh
+    with meshio.xdmf.TimeSeriesReader(tmp_path / "fields.xdmf") as r:
+        pts, cells = r.read_points_cells()
+        assert sum(len(c.data) for c in cells) == mesh.n_cells
+        np.testing.assert_array_equal(pts, mesh.points)
+        for k, st in enumerate(sts):
+            t, _, cd = r.read_data(k)
+            assert t == st.t
+            c_s, c_e, chi = cd["c_s"][0], cd["c_e"][0], cd["chi"][0]
+            np.testing.assert_array_equal(c_s[layout.solid.cells], st.c_s)
+            np.testing.assert_array_equal(c_e[layout.electrolyte.cells], st.c_e)
+            np.testing.assert_allclose(chi[layout.solid.cells], st.c_s / model.c_s_max, rtol=1e-15)
+            assert np.all(np.isnan(c_s[layout.electrolyte.cells])) and np.all(np.isnan(c_e[layout.solid.cells]))
+            np.testing.assert_allclose(cd["phi_e"][0][layout.electrolyte.cells], model.phi_e(st), rtol=1e-15)
+            np.testing.assert_allclose(cd["phi_s"][0][layout.solid.cells], st.phi_s_absolute(), rtol=1e-15)
+            np.testing.assert_array_equal(cd["region"][0], mesh.cell_region)
+    with meshio.xdmf.TimeSeriesReader(tmp_path / "interface.xdmf") as r:
+        _, cells = r.read_points_cells()
+        assert sum(len(c.data) for c in cells) == layout.solid_b.size
+        t, _, cd = r.read_data(2)
+        np.testing.assert_array_equal(cd["i_bv"][0], sts[2].i_if)
+
+
+def test_append_truncates_later_snapshots_and_partial_files(tmp_path):
+    layout, model = cell()
+    sts = states(model, 4)
+    w = FieldWriter(tmp_path, layout, model)
+    for st in sts:
+        w.write(st)
+    (tmp_path / "fields" / "step_000004.h5.part").write_bytes(b"torn")  # a kill during a write
+    w2 = FieldWriter(tmp_path, layout, model, append=True, truncate_after=sts[1].t)
+    assert w2.times == [sts[0].t, sts[1].t]
+    assert not (tmp_path / "fields" / "step_000004.h5.part").exists()
+    w2.write(sts[2])
+    with meshio.xdmf.TimeSeriesReader(tmp_path / "fields.xdmf") as r:
+        r.read_points_cells()
+        assert r.num_steps == 3
+        assert r.read_data(2)[0] == sts[2].t
+    FieldWriter(tmp_path, layout, model)  # a fresh run starts over
+    assert sorted(os.listdir(tmp_path / "fields")) == []
+
+
+def test_slice_averages_of_a_linear_field_and_conservation():
+    layout, model = cell()
+    st = states(model, 1)[0]
+    xe = layout.mesh.cell_centres[layout.electrolyte.cells, 0]
+    st.c_e = 1000.0 + 2e8 * xe  # linear in x: the bin average is the value at the bin's centroid
+    n = 5  # two voxels per bin
+    p = slice_averages(layout, model, st, n)
+    np.testing.assert_allclose(p["x_m"], (np.arange(n) + 0.5) * 2e-6, rtol=1e-12)
+    # bins of two voxel slices; slice 5 holds 3 of the 9 electrolyte voxels of slice 4, the last
+    # bin only active: bin 2 = (9 * 1900 + 3 * 2100) / 12, bin 4 empty
+    np.testing.assert_allclose(p["c_e"][[0, 1, 3]], 1000.0 + 2e8 * p["x_m"][[0, 1, 3]], rtol=1e-12)
+    assert p["c_e"][2] == pytest.approx((9 * 1900 + 3 * 2100) / 12, rel=1e-12)
+    assert np.isnan(p["c_e"][4])
+    # the volume-weighted bin averages integrate to the total
+    vol = layout.electrolyte.cell_volumes
+    b = np.minimum((xe / 2e-6).astype(int), n - 1)
+    w = np.bincount(b, weights=vol, minlength=n)
+    assert np.nansum(p["c_e"] * w) == pytest.approx(float(vol @ st.c_e), rel=1e-13)
+    # solid only in the back: NaN in the separator bins
+    assert np.isnan(p["chi"][0]) and np.all(np.isfinite(p["chi"][3:]))
+
+
+def test_profile_writer_round_trip_and_truncation(tmp_path):
+    layout, model = cell()
+    sts = states(model, 3)
+    w = ProfileWriter(tmp_path / "profiles.h5", layout, model, n_bins=10)
+    for k, st in enumerate(sts):
+        w.write(st, 3.0 + k)
+    d = read_profiles(tmp_path / "profiles.h5")
+    assert d["c_e_mol_per_m3"].shape == (3, 10) and d["n_bins"] == 10
+    np.testing.assert_array_equal(d["time_s"], [s.t for s in sts])
+    np.testing.assert_array_equal(d["voltage_V"], [3.0, 4.0, 5.0])
+    np.testing.assert_allclose(d["c_e_mol_per_m3"][2], slice_averages(layout, model, sts[2], 10)["c_e"])
+    ProfileWriter(tmp_path / "profiles.h5", layout, model, n_bins=10, append=True, truncate_after=sts[1].t)
+    assert read_profiles(tmp_path / "profiles.h5")["time_s"].size == 2
+    with pytest.raises(ValueError, match="no such profiles file"):
+        read_profiles(tmp_path / "missing.h5")
