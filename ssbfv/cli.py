@@ -11,6 +11,7 @@ run       run a case directory (case.toml): galvanostatic discharge or charge
 describe  microstructure descriptors of a label image or mesh: fractions, tortuosity, D_SCA
 p2d       the P2D model of a case (descriptors from its packing; --diameter d50|dsca)
 compare   3D vs P2D(D50) vs P2D(D_SCA) on a case's microstructure, per C-rate
+plot      plots of runs (voltage vs capacity, profiles vs x) and overlays
 """
 
 from __future__ import annotations
@@ -205,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("compare", help="3D vs P2D(D50) vs P2D(D_SCA) of a case, per C-rate: table and plot")
     add_compare_arguments(cp)
     cp.set_defaults(func=run_compare_command)
+    from .case.plots import add_plot_arguments, run_plot
+
+    pl = sub.add_parser("plot", help="voltage-capacity and x-profile plots of runs; an overlay of several")
+    add_plot_arguments(pl)
+    pl.set_defaults(func=run_plot)
     return p
 
 
