@@ -12,6 +12,7 @@ describe  microstructure descriptors of a label image or mesh: fractions, tortuo
 p2d       the P2D model of a case (descriptors from its packing; --diameter d50|dsca)
 compare   3D vs P2D(D50) vs P2D(D_SCA) on a case's microstructure, per C-rate
 plot      plots of runs (voltage vs capacity, profiles vs x) and overlays
+check     validate case directories without running them
 """
 
 from __future__ import annotations
@@ -211,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="voltage-capacity and x-profile plots of runs; an overlay of several")
     add_plot_arguments(pl)
     pl.set_defaults(func=run_plot)
+    from .case.check import add_check_arguments, run_check
+
+    ck = sub.add_parser("check", help="validate case.toml files (schema, parameters, packing spec); runs nothing")
+    add_check_arguments(ck)
+    ck.set_defaults(func=run_check)
     return p
 
 

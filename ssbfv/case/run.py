@@ -125,9 +125,10 @@ def run_case(case, quiet: bool = False, resume: bool = False) -> dict:
     belongs to a changed case.toml); a finished run (summary.json newer than the checkpoint
     and the checkpoint at the end) is not run again.
     """
+    from .check import check_case
     from .checkpoint import case_fingerprint, load_checkpoint, save_checkpoint
 
-    cfg = load_case(case)
+    cfg = check_case(case)  # every check that needs no mesh, before any work
     out = cfg.output_dir
     out.mkdir(parents=True, exist_ok=True)
     ck_path = out / "checkpoint.h5"
