@@ -13,6 +13,7 @@ p2d       the P2D model of a case (descriptors from its packing; --diameter d50|
 compare   3D vs P2D(D50) vs P2D(D_SCA) on a case's microstructure, per C-rate
 plot      plots of runs (voltage vs capacity, profiles vs x) and overlays
 check     validate case directories without running them
+sweep     parameter sweeps (local process pool or SLURM job array); collect gathers them
 """
 
 from __future__ import annotations
@@ -217,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     ck = sub.add_parser("check", help="validate case.toml files (schema, parameters, packing spec); runs nothing")
     add_check_arguments(ck)
     ck.set_defaults(func=run_check)
+    from .case.sweep import add_collect_arguments, add_sweep_arguments, run_collect, run_sweep_command
+
+    sw = sub.add_parser("sweep", help="one child case per combination of --set values; run locally or as a SLURM array")
+    add_sweep_arguments(sw)
+    sw.set_defaults(func=run_sweep_command)
+    co = sub.add_parser("collect", help="gather the summaries of a sweep into collect.csv and an overlay plot")
+    add_collect_arguments(co)
+    co.set_defaults(func=run_collect)
     return p
 
 
