@@ -14,6 +14,7 @@ compare   3D vs P2D(D50) vs P2D(D_SCA) on a case's microstructure, per C-rate
 plot      plots of runs (voltage vs capacity, profiles vs x) and overlays
 check     validate case directories without running them
 sweep     parameter sweeps (local process pool or SLURM job array); collect gathers them
+convergence  mesh-convergence study of a case (observed order, Richardson, GCI)
 """
 
 from __future__ import annotations
@@ -226,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     co = sub.add_parser("collect", help="gather the summaries of a sweep into collect.csv and an overlay plot")
     add_collect_arguments(co)
     co.set_defaults(func=run_collect)
+    from .case.convergence import add_convergence_arguments, run_convergence_command
+
+    cv = sub.add_parser("convergence", help="run a case on refined meshes: observed order, Richardson, GCI")
+    add_convergence_arguments(cv)
+    cv.set_defaults(func=run_convergence_command)
     return p
 
 
