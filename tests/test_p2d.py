@@ -331,7 +331,7 @@ def test_missing_parameters_named(override, name):
 
 
 def test_incomplete_nca_set_names_missing_item():
-    p = get_parameter_set("nca_lps")
+    p = get_parameter_set("nca_lps").with_overrides({"solid.c_s_max": None})
     with pytest.raises(ValueError, match=r"solid\.c_s_max.*missing"):
         P2DModel(p, ref_geometry(L_cat=43e-6))
     with pytest.raises(ValueError, match=r"initial\.chi0_charge"):

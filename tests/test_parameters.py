@@ -149,8 +149,11 @@ def test_nca_lps_sourcing():
     assert ps.get("electrolyte.se.kappa.kappa0") == pytest.approx(0.045)
     assert ps.get("solid.sigma") == pytest.approx(91.0)
     assert (ps.get("cutoff.V_min_discharge"), ps.get("cutoff.V_max_charge")) == (3.1, 4.2)
-    for path in ("ocp.model", "solid.D_s", "kinetics.k", "solid.c_s_max", "thermal.T"):
-        assert path in ps.missing()
-        assert ps.quantity(path).source.startswith("missing: to be filled with a cited literature value")
-    filled = ps.with_overrides({"solid.c_s_max": 49000.0})
-    assert "solid.c_s_max" not in filled.missing() and "solid.c_s_max" in ps.missing()
+    # completed from the literature: nothing missing, every entry with a real source
+    assert ps.missing() == []
+    for path in ps.paths():
+        src = ps.quantity(path).source
+        assert src and not src.startswith("missing"), path
+    assert "None" not in [repr(ps.get(p)) for p in ps.paths()]
+    blank = ps.with_overrides({"solid.c_s_max": None})
+    assert blank.missing() == ["solid.c_s_max"]

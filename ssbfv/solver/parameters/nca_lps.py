@@ -1,12 +1,12 @@
 """NCA / 75Li2S-25P2S5 (LPS) lithium half-cell of the P2D paper (Iwamoto et al. 2023).
 
-Only what the paper states is filled in; every other entry is ``None`` with the source
-"missing: to be filled with a cited literature value" (``ParameterSet.missing()`` lists them;
-fill them with ``with_overrides`` once a citable value is chosen). The paper does not give
-the OCP, the concentration-dependent D_s (it cites Dees et al. 2013 [23] without
-reproducing values), the rate constant, c_s,max, the temperature or the material densities
-(needed to turn its 85:15 wt % into volume fractions). Candidate literature values are
-listed, not used, in docs/parameters.md. This set is for a later issue (P2D comparison).
+What the paper states is taken from it (§2.1.1). What it leaves out (OCP, c_s,max, D_s, rate
+constant, temperature, densities, the Li concentration of LPS) comes from the literature or
+from a stated computation, each with its source string; docs/parameters.md has the table.
+The NCA properties are those of Kim et al. 2011 (a liquid-electrolyte NCA cell, as
+transcribed in PyBaMM's ``NCA_Kim2011``): the P2D paper's own concentration-dependent D_s of
+Dees et al. 2013 [23] is not reproduced in the paper and is not used here (constant D_s).
+The OCP is a Redlich-Kister fit (benchmarks/fit_nca_ocp.py) of Kim's polynomial.
 
 "P2D paper" = S. Iwamoto, M. Kodama et al., J. Power Sources Adv. 21 (2023) 100120
 (shared/seeds/iwamoto2023_p2d_dsca_xct.txt); section numbers are the paper's.
@@ -15,11 +15,11 @@ listed, not used, in docs/parameters.md. This set is for a later issue (P2D comp
 from __future__ import annotations
 
 from . import ParameterSet, Quantity as Q
+from ..ocp import RedlichKister
 from .conductivity import C_FLOOR_DEFAULT, ConstantConductivity
 
 NAME = "nca_lps"
 
-MISSING = "missing: to be filled with a cited literature value"
 
 REFERENCES = (
     "P2D paper: S. Iwamoto, M. Kodama, K. Yanagi, Y. Haniu, Y. Fujii, N. Masuda, H. Higuchi, "
@@ -28,7 +28,24 @@ REFERENCES = (
     "batteries using single ion conducting electrolytes, Electrochim. Acta 284, 639-646 (2018)",
     "[23] D. W. Dees, K. G. Gallagher, D. P. Abraham, A. N. Jansen, J. Electrochem. Soc. 160, "
     "A478-A486 (2013) (concentration-dependent D_s used by the P2D paper; values not reproduced there)",
+    "Kim2011: G.-H. Kim, K. Smith, K.-J. Lee, S. Santhanagopalan, A. Pesaran, Multi-domain modeling of "
+    "lithium-ion batteries encompassing multi-physics in varied length scales, J. Electrochem. Soc. 158, "
+    "A955-A969 (2011); values as transcribed in PyBaMM's parameter set NCA_Kim2011 (not checked against "
+    "the original)",
 )
+
+_KIM = "Kim2011 (PyBaMM NCA_Kim2011)"
+C_S_MAX = 49000.0  # mol/m^3
+# OCP: Redlich-Kister fit of Kim2011's NCA polynomial on chi in [0.37, 0.96] (benchmarks/fit_nca_ocp.py)
+OCP_FIT = dict(U0=4.685263920969182, A=(-183574.020830301, 136872.6391345589, -117664.14926636832,
+                                        127642.48247081111, -140575.434612223, 69383.76772233308))
+CHI_42 = 0.3604  # chi where the fitted OCP is 4.2 V (the charged state), brentq on the fit
+RHO_LPS = 1.9e3  # kg/m^3, approximate
+M_LI3PS4 = 0.18004  # kg/mol: 3 Li (6.941) + P (30.974) + 4 S (32.06), g/mol / 1000
+C_LI_LPS = 3 * RHO_LPS / M_LI3PS4  # mol/m^3 of Li+ in Li3PS4 (= 75Li2S-25P2S5)
+from ..kinetics import F as F_CONST  # noqa: E402  (scipy.constants, as the solvers use)
+I0_KIM, CHI_KIM = 4.0, 0.41  # A/m^2 at 100 % SOC and that stoichiometry (Kim2011)
+K_RATE = I0_KIM / (F_CONST * (C_LI_LPS * C_S_MAX * (1 - CHI_KIM) * C_S_MAX * CHI_KIM) ** 0.5)
 
 _S211 = "P2D paper §2.1.1"
 
@@ -48,8 +65,12 @@ def parameter_set() -> ParameterSet:
                             "would mean 3.78 mA; 15.12 mA is 8 x 1.89 mA. 1.89 mA matches 179 mAh/g "
                             "of the 10.5 mg NCA, below NCA's theoretical ~279 mAh/g; 3.78 mA would not)",
                             "1C current of the tested cell"),
-            "density_am": Q(None, "kg/m^3", MISSING, "NCA density (wt % -> vol %)"),
-            "density_se": Q(None, "kg/m^3", MISSING, "LPS density (wt % -> vol %)"),
+            "density_am": Q(4.77e3, "kg/m^3", "computed: LiNi0.8Co0.15Al0.05O2, 96.08 g/mol, Z = 3 in the "
+                            "hexagonal R-3m cell a = 2.86 A, c = 14.18 A (typical NCA lattice parameters) -> "
+                            "4.77 g/cm^3", "NCA density (wt % -> vol %, mAh/g)"),
+            "density_se": Q(RHO_LPS, "kg/m^3", "approximate density of 75Li2S-25P2S5 glass (~1.9 g/cm^3); "
+                            "used only for wt % -> vol % and c_e0, which cancels for t+ = 1 (see kinetics.k)",
+                            "LPS density (wt % -> vol %)"),
         },
         "electrolyte": {
             "se": {
@@ -57,41 +78,59 @@ def parameter_set() -> ParameterSet:
                            f"{_S211}: 0.45 mS/cm", "Li+ conductivity of 75Li2S-25P2S5 glass"),
                 "t_plus": Q(1.0, "1", "single-ion conductor: the P2D paper uses the model of [10] "
                             "(single ion conducting electrolytes, t+ = 1)", "Li+ transference number"),
-                "D_e": Q(None, "m^2/s", f"{MISSING} (irrelevant for t+ = 1: no concentration gradient)",
+                "D_e": Q(1e-12, "m^2/s", "placeholder, not used: with t+ = 1 the Li+ concentration of a "
+                         "single-ion conductor stays uniform (no concentration gradient to diffuse)",
                          "Li+ diffusion coefficient in LPS"),
             },
         },
         "solid": {
             "sigma": Q(91.0, "S/m", f"{_S211}: 910 mS/cm", "electronic conductivity of Li4Ti5O12-coated NCA"),
-            "c_s_max": Q(None, "mol/m^3", MISSING, "maximum Li concentration in NCA"),
-            "c_s_min": Q(None, "mol/m^3", MISSING, "minimum Li concentration in NCA"),
-            "D_s": Q(None, "m^2/s", f"{MISSING}; the paper uses the concentration-dependent D_s of [23]",
-                     "Li diffusion coefficient in NCA"),
+            "c_s_max": Q(C_S_MAX, "mol/m^3", f"{_KIM}: maximum concentration in the positive electrode",
+                         "maximum Li concentration in NCA"),
+            "c_s_min": Q(CHI_42 * C_S_MAX, "mol/m^3", "computed: chi at 4.2 V of the OCP fit (0.3604) x c_s,max, "
+                         "the charged state of the 4.2-3.1 V window; 1C = F (c_s,max - c_s,min) = 176 mAh/g of "
+                         "NCA at 4.77 g/cm^3 (the paper's 1C: 1.89 mA / 10.5 mg = 180 mAh/g)",
+                         "Li concentration of NCA charged to 4.2 V"),
+            "D_s": Q(3e-15, "m^2/s", f"{_KIM} at 298.15 K; constant (the P2D paper uses the "
+                     "concentration-dependent D_s of [23], not reproduced there)", "Li diffusion coefficient in NCA"),
         },
         "kinetics": {
-            "k": Q(None, "m^2.5 mol^-0.5 s^-1", MISSING, "Butler-Volmer rate constant"),
-            "alpha_a": Q(None, "1", MISSING, "anodic transfer coefficient"),
-            "alpha_c": Q(None, "1", MISSING, "cathodic transfer coefficient"),
+            "k": Q(K_RATE, "m^2.5 mol^-0.5 s^-1", f"computed from {_KIM}'s exchange current density "
+                   "i0 = 4 A/m^2 at chi = 0.41: k = i0 / (F sqrt(c_e0 (c_s,max - c_s) c_s)) with c_e0 of LPS, "
+                   "so that i0 keeps Kim's value (the liquid electrolyte's c_e does not carry over)",
+                   "Butler-Volmer rate constant"),
+            "alpha_a": Q(0.5, "1", f"{_KIM}: charge transfer coefficient 0.5", "anodic transfer coefficient"),
+            "alpha_c": Q(0.5, "1", f"{_KIM}: charge transfer coefficient 0.5", "cathodic transfer coefficient"),
         },
         "thermal": {
-            "T": Q(None, "K", f"{MISSING} (not stated in the P2D paper)", "temperature"),
+            "T": Q(298.15, "K", "assumption: room temperature (the P2D paper states none; Kim2011's reference "
+                   "temperature)", "temperature"),
         },
         "initial": {
-            "c_e0": Q(None, "mol/m^3", MISSING, "Li+ concentration in LPS"),
-            "chi0_discharge": Q(None, "1", MISSING, "initial c_s/c_s,max for a discharge"),
+            "c_e0": Q(C_LI_LPS, "mol/m^3", "computed: 3 Li per Li3PS4 (75Li2S-25P2S5), 180.04 g/mol, at the "
+                      "density_se above: 3 rho / M", "Li+ concentration in LPS"),
+            "chi0_discharge": Q(CHI_42, "1", "computed: the OCP fit is 4.2 V at chi = 0.3604 (charged state)",
+                                "initial c_s/c_s,max for a discharge"),
         },
         "cutoff": {
             "V_min_discharge": Q(3.1, "V", f"{_S211}: 4.2-3.1 V vs Li+/Li", "discharge cut-off voltage"),
             "V_max_charge": Q(4.2, "V", f"{_S211}: 4.2-3.1 V vs Li+/Li", "upper end of the voltage window"),
+            "chi_end_discharge": Q(0.999, "1", "numerical guard: a discharge also ends at mean chi 0.999 (the "
+                                   "3.1 V cut-off comes first at every rate of the paper)",
+                                   "discharge also ends when mean chi reaches this"),
         },
         "ocp": {
-            "model": Q(None, "V", MISSING, "equilibrium potential of NCA vs Li+/Li"),
+            "model": Q(RedlichKister(T=298.15, **OCP_FIT), "V",
+                       "Redlich-Kister (6 terms) fitted to Kim2011's NCA OCP polynomial on chi in [0.37, 0.96] "
+                       "(benchmarks/fit_nca_ocp.py): max error 5.7 mV, rms 0.5 mV there; outside, the fit's ideal "
+                       "term takes over (Kim's curve falls to 3.1 V at chi = 0.982, the fit at chi -> 1)",
+                       "equilibrium potential of NCA vs Li+/Li"),
         },
     }
     return ParameterSet(
         NAME,
         "Li4Ti5O12-coated NCA / 75Li2S-25P2S5 glass cathode half-cell with Li metal counter electrode "
-        "(P2D paper); incomplete: see missing()",
+        "(P2D paper), completed from the literature (see the sources)",
         tree,
         REFERENCES,
     )
