@@ -168,3 +168,29 @@ def test_paper_study_cases_are_valid():
         spec = load_spec(cfg.geometry["packing"])
         assert cfg.protocol["c_rate"] == 0.2
         assert spec is not None
+
+
+def test_inert_pores_and_enclosed_particles(tmp_path):
+    """Regions mapped to "inert" (pores) belong to neither phase; a filler particle enclosed
+    by pores touches neither the interface nor the anode and is left out as inert too."""
+    lab = np.zeros((10, 6, 4), dtype=np.int32)  # 0 separator
+    lab[3:] = 1  # pores ("polymer" region)
+    lab[3:, :2, :] = 3  # filler columns from the separator to the collector ...
+    lab[5:, :1, :] = 2  # ... with active material inside them
+    lab[9:] = 2  # active at the collector
+    lab[6, 3, 2] = 3  # one filler voxel enclosed by pores (y and z are periodic)
+    m = from_labels(lab, 1.0, {0: "separator", 1: "polymer", 2: "active", 3: "filler"},
+                    patches={"xmin": "anode", "xmax": "collector"})
+    d = tmp_path / "pores"
+    d.mkdir()
+    write_msh(m, d / "mesh.msh")
+    (d / "case.toml").write_text(CASE.replace('"solid.D_s" = 2e-14', '"solid.D_s" = 2e-14\n[parameters.materials]\n'
+                                              'polymer = "inert"') + "\n[output]\nfields = false\n")
+    assert main(["run", str(d), "--quiet"]) == 0
+    s = json.loads((d / "results" / "summary.json").read_text())
+    assert s["mesh"]["isolated_cells"] == 1
+    assert s["mesh"]["isolated_volume_m3"] == pytest.approx(1e-18, rel=1e-9)
+    # the pores are in neither phase: solid + electrolyte cells = all but pores and the enclosed voxel
+    n_pores = int(np.count_nonzero(lab == 1))
+    assert s["mesh"]["solid_cells"] + s["mesh"]["electrolyte_cells"] == lab.size - n_pores - 1
+    assert s["max_conservation_error"] < 1e-8

@@ -69,7 +69,7 @@ def build_model(cfg, mesh):
     [parameters.materials] (pores, binder) belong to neither phase: no current, no Na+."""
     from ..solver.coupling import CouplingOptions, HalfCellModel
     from ..solver.galvanostatic import Galvanostatic, Protocol, Stepping
-    from ..solver.halfcell import HalfCellLayout
+    from ..solver.halfcell import HalfCellLayout, layout_without_floating_parts
     from ..solver.parameters import get_parameter_set
 
     try:
@@ -95,7 +95,12 @@ def build_model(cfg, mesh):
         raise CaseError(f"{cfg.case_file}: [parameters.materials] region(s) {unknown} are not in the mesh "
                         f"(regions: {list(mesh.region_names)})")
     electrolyte = [r for r in mesh.region_names if r != "active" and r not in inert]
-    layout = HalfCellLayout(mesh, electrolyte_regions=electrolyte)
+    if inert:  # pores can enclose parts of a phase: those become inert too (no current, no Na)
+        layout, n_iso, v_iso = layout_without_floating_parts(mesh, electrolyte_regions=electrolyte)
+        layout.isolated = (n_iso, v_iso)
+    else:
+        layout = HalfCellLayout(mesh, electrolyte_regions=electrolyte)
+        layout.isolated = (0, 0.0)
     materials = {r: m for r, m in cfg.materials.items() if m != INERT}
     try:
         model = HalfCellModel(layout, params, CouplingOptions(**copt), material_of_region=materials or None)
@@ -155,8 +160,12 @@ def run_case(case, quiet: bool = False, resume: bool = False) -> dict:
             "volume_active_m3": layout.volume_active, "volume_cathode_m3": layout.volume_cathode,
             "area_yz_m2": layout.area_yz, "active_fraction_of_cathode": layout.volume_active / layout.volume_cathode,
             "active_clusters": int(n_clusters), "active_volume_not_at_collector_m3": free_vol,
+            "isolated_cells": int(layout.isolated[0]), "isolated_volume_m3": float(layout.isolated[1]),
             "regions": list(mesh.region_names),
         }
+        if layout.isolated[0]:
+            log(f"model: {layout.isolated[0]} cells ({layout.isolated[1]:.3e} m^3) enclosed by inert regions touch "
+                "neither the interface nor the anode: left out as inert")
         log(f"model: {mesh.n_cells} cells (solid {layout.solid.n_cells}, electrolyte {layout.electrolyte.n_cells}), "
             f"{layout.solid_b.size} interface faces; {run.protocol.mode} at {run.protocol.c_rate:g}C = "
             f"{abs(run.current) / layout.area_yz:.4g} A/m^2")

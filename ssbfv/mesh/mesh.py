@@ -218,6 +218,21 @@ class Mesh:
         cells_b = np.where(a_is_owner, nbr, own)
         return faces, cells_a, cells_b
 
+    def with_regions(self, cell_region, region_names) -> "Mesh":
+        """The same mesh (geometry and patches shared, not copied) with other region labels."""
+        import copy
+
+        cell_region = np.ascontiguousarray(cell_region, dtype=np.int32)
+        if cell_region.shape != self.cell_region.shape:
+            raise ValueError("cell_region must have one entry per cell")
+        if cell_region.min() < 0 or cell_region.max() >= len(region_names):
+            raise ValueError("cell_region index out of range of region_names")
+        m = copy.copy(self)
+        m.__dict__.pop("interfaces", None)  # region-dependent cache
+        m.cell_region = cell_region
+        m.region_names = tuple(region_names)
+        return m
+
     def bounding_box(self) -> tuple[np.ndarray, np.ndarray]:
         return self.points.min(axis=0), self.points.max(axis=0)
 

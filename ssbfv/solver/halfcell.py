@@ -41,6 +41,44 @@ def periodic_pairs(mesh, axes=("y", "z")):
     return out
 
 
+class FloatingPartsError(HalfCellError):
+    """Connected parts of a phase that touch neither the interface nor the anode; ``cells``:
+    their global cell indices, ``volume`` [m^3]."""
+
+    def __init__(self, message, cells, volume):
+        super().__init__(message)
+        self.cells = cells
+        self.volume = volume
+
+
+ISOLATED = "isolated"
+
+
+def layout_without_floating_parts(mesh, solid_regions=("active",), electrolyte_regions=None, max_rounds=4,
+                                  **kw):
+    """(layout, isolated cell count, isolated volume [m^3]): a :class:`HalfCellLayout` in which
+    the parts of either phase that touch neither the interface nor the anode (possible when a
+    region is left out as inert, e.g. pores: a solid-electrolyte particle enclosed by pores)
+    are moved to a region ``"isolated"`` that belongs to neither phase. They carry no current
+    and exchange no sodium, so leaving them out changes nothing physical."""
+    if electrolyte_regions is None:
+        electrolyte_regions = tuple(r for r in mesh.region_names if r not in solid_regions)
+    n_iso, vol = 0, 0.0
+    for _ in range(max_rounds):
+        try:
+            return HalfCellLayout(mesh, solid_regions, electrolyte_regions, **kw), n_iso, vol
+        except FloatingPartsError as exc:
+            names = list(mesh.region_names)
+            if ISOLATED not in names:
+                names.append(ISOLATED)
+            reg = mesh.cell_region.copy()
+            reg[exc.cells] = names.index(ISOLATED)
+            mesh = mesh.with_regions(reg, names)
+            n_iso += int(exc.cells.size)
+            vol += exc.volume
+    raise HalfCellError(f"floating parts remain after {max_rounds} rounds of isolating them")
+
+
 class HalfCellLayout:
     """Solid and electrolyte FvDomains of a half-cell mesh and their matched interface.
 
@@ -179,11 +217,12 @@ class HalfCellLayout:
             touched[lab[dom.b_cell[anchors]]] = True
             if not touched.all():
                 free = np.flatnonzero(~touched)
-                vol = float(dom.cell_volumes[np.isin(lab, free)].sum())
-                raise HalfCellError(
+                in_free = np.isin(lab, free)
+                vol = float(dom.cell_volumes[in_free].sum())
+                raise FloatingPartsError(
                     f"{free.size} {what} part(s) ({vol:.3e} m^3) touch neither the interface nor the anode: "
-                    "their potential is undefined; fix the mesh"
-                )
+                    "their potential is undefined; fix the mesh (or build the layout with "
+                    "layout_without_floating_parts, which makes them inert)", dom.cells[in_free], vol)
 
     def solid_clusters(self):
         """(count, volume of the clusters that do not touch the collector [m^3])."""
