@@ -115,3 +115,38 @@ def test_mesh_file_case_has_no_descriptors(tmp_path, case_dir):
     with pytest.raises(CaseError, match="mesh file"):
         case_descriptors(load_case(d), log=lambda *a: None)
     assert main(["p2d", str(d)]) == 2
+
+
+def test_ct_image_to_p2d_in_two_commands(tmp_path):
+    """A segmented image (here: synthetic, 1 = NCA, 2 = LPS, 0 = pores) -> `ssbfv describe`
+    -> `ssbfv p2d` on a case that names the JSON; the P2D inputs are the JSON's numbers."""
+    from ssbfv.microstructure.describe import describe
+
+    rng = np.random.default_rng(4)
+    lab = np.full((40, 16, 16), 2, dtype=np.uint8)
+    lab[rng.random(lab.shape) < 0.15] = 0
+    x, y, z = np.meshgrid(*(np.arange(n) + 0.5 for n in lab.shape), indexing="ij")
+    for cx in (5, 15, 25, 35):
+        lab[(x - cx) ** 2 + (y - 8) ** 2 + (z - 8) ** 2 < 5.5**2] = 1
+    lab[:, 7:9, 7:9] = 1  # a column of NCA through the electrode: the active phase percolates
+    img = tmp_path / "ct.npy"
+    np.save(img, lab)
+    js = tmp_path / "ct.json"
+    assert main(["describe", str(img), "--voxel-size", "0.25e-6", "--phase", "am=1", "--phase", "se=2",
+                 "--active", "am", "--axes", "x", "--ignore-unmapped", "--json", str(js)]) == 0
+    d = tmp_path / "case"
+    d.mkdir()
+    (d / "case.toml").write_text(f'[geometry]\ndescriptors = "{js}"\nactive_phase = "am"\nelectrolyte_phase = "se"\n'
+                                 'd50_um = 5.0\n[parameters]\nset = "nca_lps"\n[protocol]\nmode = "discharge"\n'
+                                 'c_rate = 1.0\n')
+    for diam in ("d50", "dsca"):
+        assert main(["p2d", str(d), "--diameter", diam, "--quiet"]) == 0
+    s = json.loads((d / "results" / "p2d_dsca" / "summary.json").read_text())
+    j = json.loads(js.read_text())
+    assert s["descriptors"]["eps_AM"] == j["volume_fraction"]["am"]
+    assert s["descriptors"]["tau_e"] == j["tortuosity"]["se"]["x"]
+    assert s["particle_diameter_m"] == j["d_sca"]
+    assert s["descriptors"]["L_cat_m"] == pytest.approx(40 * 0.25e-6)
+    assert s["end_reason"] == "voltage_cutoff"
+    # a P2D-only case cannot be run in 3D: a clear error
+    assert main(["run", str(d), "--quiet"]) == 2

@@ -13,6 +13,12 @@ A case directory holds ``case.toml`` (and whatever it refers to, e.g. a packing 
     element_size_um = 2.0                # occ route: element size [µm] (default 0.3 d_min)
     # mesh = "mesh.msh"                  # or an existing mesh ...
     # mesh_scale = 1e-6                  # ... and its length unit in m (default 1e-6: µm)
+    # descriptors = "ct.json"            # or, for `ssbfv p2d` only, the JSON of `ssbfv describe`
+    # active_phase = "am"                #   of a CT image, with the names of its phases,
+    # electrolyte_phase = "se"           #   the D50 of the active particles [µm] and the
+    # d50_um = 5.0                       #   thicknesses (default: the image's x extent, no
+    # cathode_thickness_um = 43.0        #   separator)
+    # separator_thickness_um = 0.0
 
     [parameters]
     set = "nvp_peo_nasicon"              # a registered parameter set
@@ -71,6 +77,10 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "mesher": (str, lambda v: v in ("voxel", "occ"), "'voxel' or 'occ'"),
         "voxel_size_um": (_NUM, lambda v: v > 0, "> 0"), "element_size_um": (_NUM, lambda v: v > 0, "> 0"),
         "seed": (int,),
+        # P2D-only cases: descriptors from `ssbfv describe IMAGE --json` (a CT image)
+        "descriptors": (str,), "cathode_thickness_um": (_NUM, lambda v: v > 0, "> 0"),
+        "separator_thickness_um": (_NUM, lambda v: v >= 0, ">= 0"), "active_phase": (str,),
+        "electrolyte_phase": (str,), "d50_um": (_NUM, lambda v: v > 0, "> 0"),
     },
     "parameters": {"set": (str,), "overrides": (dict,), "materials": (dict,)},
     "protocol": {
@@ -161,9 +171,14 @@ def load_case(path: str | os.PathLike) -> CaseConfig:
             raise CaseError(f"{where}: section [{section}] is required")
         _check_table(table, section, where)
     geo = dict(data["geometry"])
-    if ("packing" in geo) == ("mesh" in geo):
-        raise CaseError(f"{where}: [geometry] needs exactly one of 'packing' (a packing spec) or 'mesh' (a mesh file)")
-    for key in ("packing", "mesh"):
+    if sum(k in geo for k in ("packing", "mesh", "descriptors")) != 1:
+        raise CaseError(f"{where}: [geometry] needs exactly one of 'packing' (a packing spec), 'mesh' (a mesh file) "
+                        "or 'descriptors' (the JSON of 'ssbfv describe', for P2D only)")
+    if "descriptors" in geo:
+        for k in ("active_phase", "electrolyte_phase"):
+            if k not in geo:
+                raise CaseError(f"{where}: [geometry] {k} is required with descriptors (a phase name of the JSON)")
+    for key in ("packing", "mesh", "descriptors"):
         if key in geo:
             p = (directory / geo[key]).resolve()
             if not p.is_file():

@@ -32,6 +32,10 @@ def build_mesh(cfg, log=print):
     from ..mesh import read
 
     geo = cfg.geometry
+    if "descriptors" in geo:
+        from .config import CaseError
+
+        raise CaseError(f"{cfg.case_file}: a case built on descriptors has no mesh: it is for 'ssbfv p2d' only")
     if "mesh" in geo:
         mesh = read(geo["mesh"], scale=float(geo.get("mesh_scale", UM)))
         return mesh, {"source": "mesh", "path": str(geo["mesh"])}

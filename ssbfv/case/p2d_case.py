@@ -49,8 +49,50 @@ def _voxel_size(cfg) -> float:
     return (0.5 * float(h) if h else 0.5) * UM
 
 
+def image_descriptors(cfg) -> dict:
+    """Descriptors of a P2D-only case from the JSON of ``ssbfv describe`` (a CT image):
+    eps and tau (x) of the named active and electrolyte phases, D_SCA (the image's smoothed
+    estimate), D50 from [geometry] d50_um, L_cat from cathode_thickness_um (default: the
+    image's x extent), L_sep from separator_thickness_um (default 0)."""
+    geo = cfg.geometry
+    where = f"{cfg.case_file}: [geometry] descriptors"
+    try:
+        d = json.loads(Path(geo["descriptors"]).read_text())
+    except (OSError, ValueError) as exc:
+        raise CaseError(f"{where}: cannot read {geo['descriptors']}: {exc}") from None
+    am, se = geo["active_phase"], geo["electrolyte_phase"]
+    try:
+        vf, tau = d["volume_fraction"], d["tortuosity"]
+        out = {"eps_AM": float(vf[am]), "eps_e": float(vf[se])}
+        t_am, t_e = tau[am].get("x"), tau[se].get("x")
+    except (KeyError, TypeError, AttributeError):
+        raise CaseError(f"{where}: the JSON needs volume_fraction and tortuosity (axis x) of phases {am!r} and "
+                        f"{se!r} (ssbfv describe ... --phase {am}=.. --phase {se}=.. --axes x --json)") from None
+    if t_am is None or t_e is None:
+        raise CaseError(f"{where}: a phase does not percolate in x (tau_{am} = {t_am}, tau_{se} = {t_e}): "
+                        "no P2D model for it")
+    h = d.get("voxel_size")
+    h = h[0] if isinstance(h, list) else h
+    if "cathode_thickness_um" in geo:
+        L = float(geo["cathode_thickness_um"]) * UM
+    elif d.get("shape") and h:
+        L = float(d["shape"][0]) * float(h)
+    else:
+        raise CaseError(f"{where}: give [geometry] cathode_thickness_um (the JSON has no image extent)")
+    out.update({"tau_AM": float(t_am), "tau_e": float(t_e), "L_cat_m": L,
+                "L_sep_m": float(geo.get("separator_thickness_um", 0.0)) * UM,
+                "d50_m": float(geo["d50_um"]) * UM if "d50_um" in geo else None,
+                "d_sca_m": d.get("d_sca"), "d_sca_smooth_m": d.get("d_sca"),
+                "p2d_electrolyte": cfg.materials.get(se, se), "kappa_scale": 1.0, "D_e_scale": 1.0,
+                "source": str(geo["descriptors"]), "area_method": d.get("area_method")})
+    return out
+
+
 def case_descriptors(cfg, log=print, force: bool = False) -> dict:
-    """Descriptors of a packing case's cathode (see the module docstring); cached."""
+    """Descriptors of a packing case's cathode (see the module docstring); cached. A case
+    built on descriptors (a CT image) takes them from its JSON (:func:`image_descriptors`)."""
+    if "descriptors" in cfg.geometry:
+        return image_descriptors(cfg)
     from ..mesh import from_labels
     from ..microstructure import Packing
     from ..microstructure.describe import describe
@@ -151,6 +193,9 @@ def p2d_model(cfg, desc: dict, diameter: str = "d50"):
     if diameter not in DIAMETERS:
         raise CaseError(f"--diameter must be one of {DIAMETERS}, got {diameter!r}")
     d = {"d50": desc["d50_m"], "dsca": desc["d_sca_m"], "dsca-smooth": desc["d_sca_smooth_m"]}[diameter]
+    if d is None:
+        raise CaseError(f"{cfg.case_file}: no particle diameter for --diameter {diameter} (give [geometry] d50_um, "
+                        "or describe the image with --active for D_SCA)")
     params = get_parameter_set(cfg.parameter_set)
     if cfg.overrides:
         params = params.with_overrides(cfg.overrides)
