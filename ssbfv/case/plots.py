@@ -56,6 +56,8 @@ def read_timeseries(results: Path) -> dict:
     if not f.is_file():
         raise ValueError(f"{f}: no time series (the case has not been run)")
     data = np.genfromtxt(f, delimiter=",", names=True)
+    if data.size == 0:
+        raise ValueError(f"{f}: no rows yet (the run has not completed its first step)")
     return {k: np.atleast_1d(data[k]) for k in data.dtype.names}
 
 
@@ -68,13 +70,15 @@ def _voltage_capacity_lines(results: Path) -> list[tuple[str, np.ndarray, np.nda
     """(label, capacity [mAh/cm^3], voltage [V]) of the 3D run and of any P2D runs beside it."""
     ts = read_timeseries(results)
     lines = [("3D", ts["capacity_mAh_per_cm3"], ts["voltage_V"])]
-    for sub in sorted(Path(results).glob("p2d_*/timeseries.csv")):
+    for sub in sorted(Path(results).glob("p2d_*/**/timeseries.csv")):  # ssbfv p2d [--c-rate] output
         d = read_timeseries(sub.parent)
-        lines.append((f"P2D {sub.parent.name[4:]}", d["capacity_mAh_per_cm3"], d["voltage_V"]))
+        rel = sub.parent.relative_to(results).as_posix()[4:].replace("/", " ")
+        lines.append((f"P2D {rel}", d["capacity_mAh_per_cm3"], d["voltage_V"]))
     return lines
 
 
 def plot_voltage_capacity(results, out=None) -> Path:
+    """Voltage [V] vs utilised capacity [mAh/cm^3] of a run (and its P2D runs); returns the PNG."""
     results = Path(results)
     s = _summary(results)
     fig, (ax,) = _figure()
@@ -91,8 +95,12 @@ def plot_voltage_capacity(results, out=None) -> Path:
 
 
 def plot_profiles(results, n_times: int = 5, out=None) -> Path:
+    """c_e [mol/m^3], phi_e [mV] and chi averaged over y-z slices vs x [um] at ``n_times``
+    (>= 2) stored times, the first and the last included; returns the PNG."""
     from .profiles import read_profiles
 
+    if n_times < 2:
+        raise ValueError(f"n_times must be >= 2 (first and last time), got {n_times}")
     results = Path(results)
     p = read_profiles(results / "profiles.h5")
     nt = p["time_s"].size
@@ -138,11 +146,12 @@ def plot_overlay(results_dirs, out, label_key=None) -> Path:
     return _save(fig, out)
 
 
-def plot_case(results) -> list[Path]:
+def plot_case(results, n_times: int = 5) -> list[Path]:
+    """Every plot the results allow: voltage vs capacity, and the profiles if stored."""
     results = Path(results)
     out = [plot_voltage_capacity(results)]
     if (results / "profiles.h5").is_file():
-        out.append(plot_profiles(results))
+        out.append(plot_profiles(results, n_times))
     return out
 
 
@@ -153,12 +162,10 @@ def add_plot_arguments(parser) -> None:
 
 
 def run_plot(args) -> int:
+    """``ssbfv plot``: plot_case for each case, and an overlay when there are several."""
     dirs = [results_dir(c) for c in args.case]
     for d in dirs:
-        paths = [plot_voltage_capacity(d)]
-        if (d / "profiles.h5").is_file():
-            paths.append(plot_profiles(d, args.times))
-        print(" ".join(str(p) for p in paths))
+        print(" ".join(str(p) for p in plot_case(d, args.times)))
     if len(dirs) > 1:
         print(plot_overlay(dirs, Path(args.overlay or "overlay.png")))
     return 0
