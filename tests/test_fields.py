@@ -126,3 +126,14 @@ def test_profile_writer_round_trip_and_truncation(tmp_path):
     assert read_profiles(tmp_path / "profiles.h5")["time_s"].size == 2
     with pytest.raises(ValueError, match="no such profiles file"):
         read_profiles(tmp_path / "missing.h5")
+
+
+def test_suggested_bins_leave_no_bin_empty():
+    from ssbfv.case.profiles import suggested_bins
+
+    layout, model = cell()
+    n = suggested_bins(layout, 50)
+    assert n == 10  # 10 voxel layers in x
+    p = slice_averages(layout, model, states(model, 1)[0], n)
+    assert np.all(np.isfinite(p["c_e"][:7]))  # every bin with electrolyte has a value
+    assert suggested_bins(layout, 4) == 4

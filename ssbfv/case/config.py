@@ -47,7 +47,8 @@ A case directory holds ``case.toml`` (and whatever it refers to, e.g. a packing 
     fields = true                        # fields.h5 + fields.xdmf (ParaView) and x-profiles
     field_interval_s = 360.0             # simulated time between field snapshots [s]
                                          # (default: nominal duration / 20)
-    profile_bins = 50                    # y-z slices for the x-profiles (profiles.h5)
+    profile_bins = 50                    # y-z slices for the x-profiles (profiles.h5; at most
+                                         # one per cell layer)
     checkpoint_interval_s = 60.0         # wall time between checkpoints (0: every step)
 
 Unknown sections or keys, wrong types and out-of-range values raise :class:`CaseError`

@@ -109,11 +109,11 @@ def plot_profiles(results, n_times: int = 5, out=None) -> Path:
     pick = sorted(set(np.linspace(0, nt - 1, min(n_times, nt)).round().astype(int)))
     fig, axes = _figure(12, 3.8, 1, 3)
     x = p["x_m"] * 1e6
-    for k in pick:
+    for i, k in enumerate(pick):
         lab = f"t = {p['time_s'][k]:.0f} s"
-        axes[0].plot(x, p["c_e_mol_per_m3"][k], label=lab)
-        axes[1].plot(x, p["phi_e_V"][k] * 1e3, label=lab)
-        axes[2].plot(x, p["chi"][k], label=lab)
+        for ax, y in zip(axes, (p["c_e_mol_per_m3"][k], p["phi_e_V"][k] * 1e3, p["chi"][k])):
+            ok = np.isfinite(y)  # bins without a cell of the phase: connect the others
+            ax.plot(x[ok], y[ok], ".-", color=f"C{i}", label=lab, ms=3)
     for ax, yl in zip(axes, ("c$_e$ [mol/m$^3$]", "$\\phi_e$ [mV]", "$\\chi$ = c$_s$/c$_{s,max}$")):
         ax.set_xlabel("x [µm] (anode at 0)")
         ax.set_ylabel(yl)

@@ -24,6 +24,15 @@ import numpy as np
 KEYS = ("c_e_mol_per_m3", "phi_e_V", "chi")
 
 
+def suggested_bins(layout, requested: int = 50) -> int:
+    """``requested`` capped at the number of cell layers in x (x extent / typical cell size,
+    the cube root of the mean cell volume), so that no bin is narrower than a cell and empty."""
+    mesh = layout.mesh
+    lo, hi = mesh.bounding_box()
+    h = float(np.mean(mesh.cell_volumes)) ** (1.0 / 3.0)
+    return int(max(2, min(requested, np.floor((hi[0] - lo[0]) / h + 1e-9))))
+
+
 def _bins(layout, n_bins):
     mesh = layout.mesh
     lo, hi = mesh.bounding_box()

@@ -182,10 +182,11 @@ def run_case(case, quiet: bool = False, resume: bool = False) -> dict:
         field_dt = float(o.get("field_interval_s", run.nominal / 20.0))
         if want_fields:
             from .fields import FieldWriter
-            from .profiles import ProfileWriter
+            from .profiles import ProfileWriter, suggested_bins
 
             fields = FieldWriter(out, layout, model, append=resume, truncate_after=t_ck)
-            profiles = ProfileWriter(out / "profiles.h5", layout, model, n_bins=int(o.get("profile_bins", 50)),
+            n_bins = suggested_bins(layout, int(o.get("profile_bins", 50)))
+            profiles = ProfileWriter(out / "profiles.h5", layout, model, n_bins=n_bins,
                                      append=resume, truncate_after=t_ck)
         ck_interval = float(o.get("checkpoint_interval_s", 60.0))
         p = run.protocol
