@@ -137,3 +137,32 @@ def test_suggested_bins_leave_no_bin_empty():
     p = slice_averages(layout, model, states(model, 1)[0], n)
     assert np.all(np.isfinite(p["c_e"][:7]))  # every bin with electrolyte has a value
     assert suggested_bins(layout, 4) == 4
+
+
+PV_SCRIPT = """
+import sys
+from paraview.simple import Xdmf3ReaderS
+for f in sys.argv[1:]:
+    r = Xdmf3ReaderS(FileName=[f])
+    ts = list(r.TimestepValues)
+    r.UpdatePipeline(ts[-1])
+    d = r.GetDataInformation()
+    print("RESULT", len(ts), d.GetNumberOfCells(), ",".join(sorted(r.CellData.keys())))
+"""
+
+
+@pytest.mark.skipif(__import__("shutil").which("pvbatch") is None, reason="ParaView (pvbatch) not installed")
+def test_paraview_reads_the_files(tmp_path):
+    import subprocess
+
+    layout, model = cell()
+    w = FieldWriter(tmp_path, layout, model)
+    for st in states(model, 3):
+        w.write(st)
+    script = tmp_path / "pv.py"
+    script.write_text(PV_SCRIPT)
+    out = subprocess.run(["pvbatch", "--force-offscreen-rendering", str(script), str(tmp_path / "fields.xdmf"),
+                          str(tmp_path / "interface.xdmf")], capture_output=True, text=True, timeout=300)
+    rows = [line.split() for line in out.stdout.splitlines() if line.startswith("RESULT")]
+    assert rows == [["RESULT", "3", str(layout.mesh.n_cells), "c_e,c_s,chi,phi_e,phi_s,region"],
+                    ["RESULT", "3", str(layout.solid_b.size), "i_bv"]], out.stdout + out.stderr
