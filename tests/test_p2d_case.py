@@ -120,8 +120,6 @@ def test_mesh_file_case_has_no_descriptors(tmp_path, case_dir):
 def test_ct_image_to_p2d_in_two_commands(tmp_path):
     """A segmented image (here: synthetic, 1 = NCA, 2 = LPS, 0 = pores) -> `ssbfv describe`
     -> `ssbfv p2d` on a case that names the JSON; the P2D inputs are the JSON's numbers."""
-    from ssbfv.microstructure.describe import describe
-
     rng = np.random.default_rng(4)
     lab = np.full((40, 16, 16), 2, dtype=np.uint8)
     lab[rng.random(lab.shape) < 0.15] = 0

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .config import CaseError, load_case
+from .config import CaseError
 from .geometry import build_mesh
 from .output import Capacity, TimeseriesWriter, write_json_atomic
 

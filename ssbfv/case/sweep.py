@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import os
 import re
 import shutil
 import subprocess
