@@ -84,17 +84,21 @@ class FieldWriter:
         self.points_shape = mesh.points.shape
         self._steps: list[tuple[float, str]] = []
         self.steps_dir.mkdir(parents=True, exist_ok=True)
+        drop = sorted(self.steps_dir.glob("step_*.h5*"))
         if append:
-            self._steps = self._existing(truncate_after)
-        else:
-            for f in self.steps_dir.glob("step_*.h5*"):
-                f.unlink()
+            self._steps, drop = self._existing(truncate_after)
+        # the XDMF stops referencing what is dropped before it is deleted: a kill in between
+        # leaves at worst unreferenced files
         self._write_mesh(mesh)
         self._write_xdmf()
+        for f in drop:
+            f.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ files
     def _existing(self, truncate_after):
-        steps = []
+        """(snapshots to keep [(t, name)], files to delete: partial ones and those after
+        ``truncate_after``)."""
+        steps, drop = [], []
         for f in sorted(self.steps_dir.glob("step_*.h5*")):
             try:
                 if f.suffix != ".h5":
@@ -102,13 +106,13 @@ class FieldWriter:
                 with h5py.File(f, "r") as h:
                     t = float(h.attrs["time_s"])
             except (OSError, KeyError):
-                f.unlink()  # a partial snapshot of a killed run
+                drop.append(f)  # a partial snapshot of a killed run
                 continue
             if truncate_after is not None and t > truncate_after * (1 + 1e-12) + 1e-12:
-                f.unlink()
+                drop.append(f)
                 continue
             steps.append((t, f.name))
-        return steps
+        return steps, drop
 
     def _write_mesh(self, mesh):
         tmp = self.dir / "fields.h5.tmp"
