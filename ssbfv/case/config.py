@@ -158,9 +158,11 @@ def load_case(path: str | os.PathLike) -> CaseConfig:
         raise CaseError(f"{case_file}: no such file (a case directory needs a case.toml)")
     where = str(case_file)
     try:
-        data = tomllib.loads(case_file.read_text())
+        data = tomllib.loads(case_file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CaseError(f"{where}: not valid TOML: {exc}") from None
+    except (UnicodeDecodeError, OSError) as exc:  # TOML is UTF-8 text
+        raise CaseError(f"{where}: cannot be read as TOML (UTF-8 text): {exc}") from None
     unknown = set(data) - set(SCHEMA)
     if unknown:
         raise CaseError(f"{where}: unknown section(s) {sorted(unknown)}; valid sections: {sorted(SCHEMA)}")
