@@ -113,18 +113,12 @@ def _run_one(case: str, quiet: bool, resume: bool) -> dict:
     return run_case(case, quiet=quiet, resume=resume)
 
 
-def _finished(case: str) -> bool:
-    from .case import load_case
-
-    cfg = load_case(case)
-    s = cfg.output_dir / "summary.json"
-    return s.is_file() and s.stat().st_mtime >= cfg.case_file.stat().st_mtime
-
-
 def _cmd_run(args) -> int:
+    from .case.sweep import finished
+
     cases = list(args.case)
     if args.skip_finished:
-        done = [c for c in cases if _finished(c)]
+        done = [c for c in cases if finished(c)]
         for c in done:
             print(f"{c}: finished earlier (results/summary.json is newer than case.toml), skipped")
         cases = [c for c in cases if c not in done]

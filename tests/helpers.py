@@ -75,3 +75,18 @@ def doubled_in_y(mesh, ly):
     epatch = np.concatenate([patch[keep1], patch[keep2]])
     return Mesh(pts, cell_nodes, np.concatenate([mesh.cell_nface] * 2),
                 np.concatenate([mesh.cell_region] * 2), mesh.region_names, elems, epatch, names)
+
+
+def tiny_packing(seed: int = 1) -> str:
+    """Packing spec (TOML text) of an 8 x 8 x 8 um cathode with 4 um active spheres (50 %)
+    behind a 4 um separator: seconds to pack, mesh and run."""
+    return f"""seed = {seed}
+[box]
+lateral_um = [8.0, 8.0]
+cathode_thickness_um = 8.0
+separator_thickness_um = 4.0
+[[species]]
+name = "active"
+diameter_um = 4.0
+volume_fraction = 0.5
+"""

@@ -20,6 +20,7 @@ from ssbfv.case import CaseError
 from ssbfv.case.check import check_case
 from ssbfv.case.config import SCHEMA
 from ssbfv.cli import main
+from helpers import tiny_packing
 
 VALID = {
     "case": {"name": "fuzz"},
@@ -29,16 +30,7 @@ VALID = {
     "numerics": {"dt0_s": 2.0, "dt_max_s": 200.0},
     "output": {"progress_interval_s": 5.0},
 }
-PACKING = """seed = 1
-[box]
-lateral_um = [8.0, 8.0]
-cathode_thickness_um = 8.0
-separator_thickness_um = 4.0
-[[species]]
-name = "active"
-diameter_um = 4.0
-volume_fraction = 0.5
-"""
+PACKING = tiny_packing(seed=1)
 
 scalars = st.one_of(
     st.integers(min_value=-10**30, max_value=10**30), st.floats(allow_nan=True, allow_infinity=True),

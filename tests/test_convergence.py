@@ -11,6 +11,7 @@ from ssbfv.case.convergence import analyse, gci, observed_order, richardson
 from ssbfv.cli import main
 from ssbfv.mesh import from_labels
 from ssbfv.solver import Dirichlet, solve_conduction
+from helpers import tiny_packing
 
 
 @pytest.mark.parametrize("p", [1.0, 2.0, 1.37])
@@ -125,16 +126,7 @@ def test_convergence_command_errors(tmp_path):
     assert main(["convergence", str(d), "--levels", "2"]) == 2
 
 
-PACKING = """seed = 3
-[box]
-lateral_um = [8.0, 8.0]
-cathode_thickness_um = 8.0
-separator_thickness_um = 4.0
-[[species]]
-name = "active"
-diameter_um = 4.0
-volume_fraction = 0.5
-"""
+PACKING = tiny_packing(seed=3)
 PACKING_CASE = """[geometry]
 packing = "packing.toml"
 voxel_size_um = 2.0

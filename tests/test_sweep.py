@@ -13,17 +13,9 @@ from ssbfv.case.sweep import collect, finished, make_sweep, parse_set, run_sweep
 from ssbfv.cli import main
 
 from test_case import CASE, tiny_mesh
+from helpers import tiny_packing
 
-PACKING = """seed = 1
-[box]
-lateral_um = [8.0, 8.0]
-cathode_thickness_um = 8.0
-separator_thickness_um = 4.0
-[[species]]
-name = "active"
-diameter_um = 4.0
-volume_fraction = 0.5
-"""
+PACKING = tiny_packing(seed=1)
 PACKING_CASE = """[geometry]
 packing = "packing.toml"
 voxel_size_um = 2.0

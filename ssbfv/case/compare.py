@@ -52,10 +52,10 @@ def _run_child(path: str) -> dict:
 
 
 def _finished(child: Path) -> dict | None:
-    s = child / "results" / "summary.json"
-    if s.is_file() and s.stat().st_mtime >= (child / "case.toml").stat().st_mtime:
-        return json.loads(s.read_text())
-    return None
+    """The summary of a finished 3D child (see :func:`.sweep.finished`), else None."""
+    from .sweep import finished
+
+    return json.loads((child / "results" / "summary.json").read_text()) if finished(child) else None
 
 
 def run_compare(case, c_rates=None, diameters=MODELS_P2D, jobs: int = 1, skip_3d: bool = False,
