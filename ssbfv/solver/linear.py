@@ -13,6 +13,25 @@ matrix keeps its pattern and its values change little; it is rebuilt when
   the face coefficients, so it follows every coefficient change, at 1/nnz of the memory);
 - the last solve needed more than ``rebuild_growth`` times the iterations of the first solve
   with this hierarchy.
+
+Deflation of connected components. A conduction problem whose only tie to a reference is a
+weak Robin term (the solid potential of a half-cell: sigma dx ~ 1e-3 S against a
+Butler–Volmer conductance G A ~ 1e-11 S per face) is singular but for 1e-8 of its
+diagonal; every connected component of the matrix graph (the particle network, each
+floating particle, each pocket of electrolyte) carries one such near-null mode, its
+constant (a component with a mass term or a firm anchor has no such mode and is not
+deflated: ``weak_ratio``). Smoothed aggregation should resolve those on its coarse levels but does not to
+this accuracy: on the solid potential of a 39 % NVP half-cell (62 062 cells, 12
+components) CG needed 162 iterations to 1e-10, pyamg's own solver did not converge in
+2000. Correcting the component constants exactly, with Z the component indicator
+matrix, E = Z^T A Z and Q = Z E^+ Z^T, in the balancing (BNN) form
+
+    M = Q + (I - Q A) H (I - A Q)      (H: one AMG cycle, symmetric)
+
+which is symmetric positive definite, brought the same solve to 20 iterations. The extra
+work per CG iteration is one sparse product with A Z, which is non-zero only on rows
+with a Robin term. Components are found once per hierarchy (the pattern does not
+change) and E is refreshed at every solve.
 """
 
 from __future__ import annotations
@@ -22,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.csgraph  # noqa: F401  (sp.csgraph)
 
 from .amg import SmoothedAggregationHierarchy
 
@@ -107,6 +127,11 @@ class AmgCgSolver(LinearSolver):
         with ``amg_options``, V-cycle; slower, kept for comparison)
     amg_options : keyword arguments for the chosen hierarchy builder
     raise_on_failure : raise LinearSolveError when the tolerance is not reached
+    deflate_components : correct the constant of every weakly anchored connected component
+        of the matrix graph exactly (module doc); skipped when there are more than
+        ``max_components`` components
+    weak_ratio : a component is weakly anchored when 1^T A 1 over it is below this fraction
+        of the sum of its diagonal
     """
 
     PYAMG_DEFAULTS = dict(
@@ -120,7 +145,8 @@ class AmgCgSolver(LinearSolver):
     )
 
     def __init__(self, tol=1e-10, maxiter=1000, rebuild_change=0.3, rebuild_growth=1.5,
-                 amg="csr", amg_options=None, raise_on_failure=True):
+                 amg="csr", amg_options=None, raise_on_failure=True, deflate_components=True,
+                 max_components=2000, weak_ratio=1e-3):
         if amg not in ("csr", "pyamg"):
             raise ValueError("amg must be 'csr' or 'pyamg'")
         self.tol = tol
@@ -131,6 +157,10 @@ class AmgCgSolver(LinearSolver):
         default = self.PYAMG_DEFAULTS if amg == "pyamg" else {}
         self.amg_options = dict(default if amg_options is None else amg_options)
         self.raise_on_failure = raise_on_failure
+        self.deflate_components = deflate_components
+        self.max_components = max_components
+        self.weak_ratio = weak_ratio
+        self._components = None  # indicator matrix of the deflated components (None: none)
         self.stats = SolverStats()
         self.hierarchy = None
         self._built_data = None
@@ -163,6 +193,7 @@ class AmgCgSolver(LinearSolver):
             self._precond = self.hierarchy
         self._built_data = A.diagonal()  # the diagonal tracks coefficient changes
         self._built_shape = (A.shape, A.nnz)
+        self._components = self._weak_components(A) if self.deflate_components else None
         self._base_iters = None
         dt = time.perf_counter() - t0
         self.stats.setups += 1
@@ -170,7 +201,47 @@ class AmgCgSolver(LinearSolver):
         return dt
 
     def _cg(self, A, b, x, tol):
-        return _pcg(A, b, x, self._precond, tol, self.maxiter)
+        return _pcg(A, b, x, self._deflated(A), tol, self.maxiter)
+
+    def _weak_components(self, A):
+        """Z (n x m indicator matrix) of the connected components of A's graph whose constant
+        is a near-null mode: 1^T A 1 below ``weak_ratio`` times the sum of the component's
+        diagonal (a well-anchored component, or one with a mass term, is left to the AMG
+        cycle: deflating it costs iterations). None when there is none, or when the graph
+        has more than ``max_components`` components."""
+        n_comp, labels = sp.csgraph.connected_components(A, directed=False)
+        if n_comp > self.max_components:
+            return None
+        n = A.shape[0]
+        Z = sp.csr_matrix((np.ones(n), labels, np.arange(n + 1)), shape=(n, n_comp))
+        energy = np.asarray(Z.T @ (A @ np.ones(n))).ravel()  # 1_k^T A 1 (components do not couple)
+        size = np.bincount(labels, weights=A.diagonal(), minlength=n_comp)
+        weak = np.flatnonzero(np.abs(energy) < self.weak_ratio * np.abs(size))
+        if weak.size == 0:
+            return None
+        return Z[:, weak].tocsr()
+
+    def _deflated(self, A):
+        """The preconditioner for A: the AMG cycle, with the constants of the weak
+        components corrected exactly (balancing form, module doc) when deflation is on."""
+        Z = self._components
+        if Z is None:
+            return self._precond
+        ZT = Z.T.tocsr()
+        AZ = (A @ Z).tocsr()
+        AZ.eliminate_zeros()  # rows without a Robin term (A 1 = 0 there) drop out
+        E = (ZT @ AZ).toarray()
+        E = 0.5 * (E + E.T)
+        E_inv = np.linalg.pinv(E)
+        AZ_T = AZ.T.tocsr()
+        H = self._precond
+
+        def apply(r):
+            zc = E_inv @ (ZT @ r)  # E^+ Z^T r
+            y = H(r - AZ @ zc)  # H (I - A Q) r
+            return Z @ zc + y - Z @ (E_inv @ (AZ_T @ y))  # Q r + (I - Q A) y
+
+        return apply
 
     def solve(self, A, b, x0=None, tol=None):
         tol = self.tol if tol is None else tol
