@@ -194,3 +194,71 @@ def test_inert_pores_and_enclosed_particles(tmp_path):
     n_pores = int(np.count_nonzero(lab == 1))
     assert s["mesh"]["solid_cells"] + s["mesh"]["electrolyte_cells"] == lab.size - n_pores - 1
     assert s["max_conservation_error"] < 1e-8
+
+
+def _pocket_labels():
+    """Separator (x < 2), polymer (x 2..4), active (x >= 5) with one polymer voxel enclosed
+    by active material (a pocket) and one polymer voxel at y = 0 that reaches the polymer
+    only through the periodic side (a column at y = 4 joins the bulk): not a pocket."""
+    lab = np.zeros((10, 5, 5), dtype=np.int32)
+    lab[2:] = 1
+    lab[5:] = 2
+    lab[7, 2, 2] = 1  # the pocket
+    lab[5:8, 4, 2] = 1  # a channel from the bulk polymer ...
+    lab[7, 0, 2] = 1  # ... continued through the periodic side y = Ly | y = 0
+    return lab
+
+
+def test_enclosed_electrolyte_pockets_found_through_periodic_sides():
+    from ssbfv.solver.halfcell import HalfCellLayout, enclosed_electrolyte
+
+    lab = _pocket_labels()
+    m = from_labels(lab, 1e-6, {0: "separator", 1: "polymer", 2: "active"},
+                    patches={"xmin": "anode", "xmax": "collector"})
+    layout = HalfCellLayout(m)
+    cells = enclosed_electrolyte(layout)
+    assert cells.size == 1
+    x, y, z = (m.cell_centres[cells[0]] / 1e-6).tolist()
+    assert (x, y, z) == pytest.approx((7.5, 2.5, 2.5))
+
+
+@pytest.mark.parametrize("mode", ["inert", "keep"])
+def test_run_leaves_enclosed_electrolyte_out_unless_kept(tmp_path, mode):
+    lab = _pocket_labels()
+    m = from_labels(lab, 1.0, {0: "separator", 1: "polymer", 2: "active"},
+                    patches={"xmin": "anode", "xmax": "collector"})
+    d = tmp_path / mode
+    d.mkdir()
+    write_msh(m, d / "mesh.msh")
+    toml = CASE.replace('mesh = "mesh.msh"', f'mesh = "mesh.msh"\nenclosed_electrolyte = "{mode}"')
+    (d / "case.toml").write_text(toml + "\n[output]\nfields = false\n")
+    assert main(["run", str(d), "--quiet"]) == 0
+    s = json.loads((d / "results" / "summary.json").read_text())["mesh"]
+    n_e = int(np.count_nonzero(lab != 2))
+    if mode == "inert":
+        assert s["enclosed_electrolyte_cells"] == 1 and s["isolated_cells"] == 1
+        assert s["enclosed_electrolyte_volume_m3"] == pytest.approx(1e-18, rel=1e-9)
+        assert s["electrolyte_cells"] == n_e - 1
+        # the pocket's six faces are no longer interface faces
+        assert s["interface_faces"] == _interface_faces(lab) - 6
+        assert "pockets that do not reach the anode" in (d / "results" / "run.log").read_text()
+    else:
+        assert s["enclosed_electrolyte_cells"] == 0 and s["electrolyte_cells"] == n_e
+        assert s["interface_faces"] == _interface_faces(lab)
+
+
+def _interface_faces(lab):
+    """Active/electrolyte voxel faces, periodic in y and z."""
+    a = lab == 2
+    n = np.count_nonzero(a[1:] != a[:-1])
+    n += np.count_nonzero(a != np.roll(a, 1, axis=1)) + np.count_nonzero(a != np.roll(a, 1, axis=2))
+    return int(n)
+
+
+def test_enclosed_electrolyte_setting_is_checked(tmp_path):
+    d = tmp_path / "bad"
+    d.mkdir()
+    tiny_mesh(d / "mesh.msh")
+    (d / "case.toml").write_text(CASE.replace('mesh = "mesh.msh"', 'mesh = "mesh.msh"\nenclosed_electrolyte = "drop"'))
+    with pytest.raises(CaseError, match="enclosed_electrolyte"):
+        load_case(d)

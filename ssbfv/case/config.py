@@ -78,6 +78,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "mesher": (str, lambda v: v in ("voxel", "occ"), "'voxel' or 'occ'"),
         "voxel_size_um": (_NUM, lambda v: v > 0, "> 0"), "element_size_um": (_NUM, lambda v: v > 0, "> 0"),
         "seed": (int,),
+        "enclosed_electrolyte": (str, lambda v: v in ("inert", "keep"), "'inert' or 'keep'"),
         # P2D-only cases: descriptors from `ssbfv describe IMAGE --json` (a CT image)
         "descriptors": (str,), "cathode_thickness_um": (_NUM, lambda v: v > 0, "> 0"),
         "separator_thickness_um": (_NUM, lambda v: v >= 0, ">= 0"), "active_phase": (str,),

@@ -41,6 +41,25 @@ DIAMETERS = ("d50", "dsca", "dsca-smooth")
 UM = 1e-6
 
 
+
+def _without_enclosed_electrolyte(mesh, e_regions):
+    """(mesh, cell count): the cut cathode with the electrolyte pockets that do not reach
+    the separator plane (xmin) moved to the region "isolated", as the 3D model does with
+    pockets that do not reach the anode (ssbfv.solver.halfcell.enclosed_electrolyte), so that
+    the contact area is the one the 3D model reacts on."""
+    from ..solver.domain import FvDomain
+    from ..solver.halfcell import periodic_pairs, with_cells_isolated
+
+    e = FvDomain(mesh, e_regions, periodic=periodic_pairs(mesh))
+    if "xmin" not in e.group_names:
+        return mesh, 0
+    n, lab = e.components()
+    sl = e.group_slice("xmin")
+    reach = np.zeros(n, dtype=bool)
+    reach[lab[e.b_cell[sl]]] = True
+    pockets = e.cells[~reach[lab]]
+    return (with_cells_isolated(mesh, pockets) if pockets.size else mesh), int(pockets.size)
+
 def _voxel_size(cfg) -> float:
     geo = cfg.geometry
     if geo.get("mesher", "voxel") == "voxel":
@@ -109,7 +128,7 @@ def case_descriptors(cfg, log=print, force: bool = False) -> dict:
     build = cfg.directory / "build"
     h = _voxel_size(cfg)
     key = dict(_key(cfg), descriptor_voxel_m=h, parameter_set=cfg.parameter_set, overrides=cfg.overrides,
-               materials=cfg.materials, version=5)
+               materials=cfg.materials, enclosed=cfg.geometry.get("enclosed_electrolyte", "inert"), version=6)
     path = build / "descriptors.json"
     if path.is_file() and not force:
         old = json.loads(path.read_text())
@@ -127,6 +146,9 @@ def case_descriptors(cfg, log=print, force: bool = False) -> dict:
     e_regions = [n for lab, n in names.items() if n not in ("active", "separator") and np.any(cath == lab)
                  and cfg.materials.get(n) != "inert"]
     mesh = from_labels(cath, h, {k: v for k, v in names.items() if k != inv["separator"] or np.any(cath == k)})
+    n_pockets = 0
+    if cfg.geometry.get("enclosed_electrolyte", "inert") == "inert":
+        mesh, n_pockets = _without_enclosed_electrolyte(mesh, e_regions)
     tau_am = mesh_tortuosity(mesh, ["active"], 0, periodic=True)
     tau_e = mesh_tortuosity(mesh, e_regions, 0, periodic=True)
     params = get_parameter_set(cfg.parameter_set)
@@ -160,6 +182,7 @@ def case_descriptors(cfg, log=print, force: bool = False) -> dict:
         "p2d_electrolyte": material[poly] if poly else material[e_regions[0]],
         "d50_m": float(np.median(active_d)),
         "contact_area_model_m2": float(area_model), "contact_area_separator_m2": area_sep,
+        "enclosed_electrolyte_cells": n_pockets,
         "active_volume_m3": v_am,
         "d_sca_m": 6.0 * v_am / area_model if area_model > 0 else None,
         "d_sca_smooth_m": smooth.d_sca, "contact_area_smooth_m2": smooth.contact_area,

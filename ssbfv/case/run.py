@@ -69,7 +69,8 @@ def build_model(cfg, mesh):
     [parameters.materials] (pores, binder) belong to neither phase: no current, no Na+."""
     from ..solver.coupling import CouplingOptions, HalfCellModel
     from ..solver.galvanostatic import Galvanostatic, Protocol, Stepping
-    from ..solver.halfcell import HalfCellLayout, layout_without_floating_parts
+    from ..solver.halfcell import (HalfCellLayout, enclosed_electrolyte, layout_without_floating_parts,
+                                   with_cells_isolated)
     from ..solver.parameters import get_parameter_set
 
     try:
@@ -95,12 +96,26 @@ def build_model(cfg, mesh):
         raise CaseError(f"{cfg.case_file}: [parameters.materials] region(s) {unknown} are not in the mesh "
                         f"(regions: {list(mesh.region_names)})")
     electrolyte = [r for r in mesh.region_names if r != "active" and r not in inert]
-    if inert:  # pores can enclose parts of a phase: those become inert too (no current, no Na)
-        layout, n_iso, v_iso = layout_without_floating_parts(mesh, electrolyte_regions=electrolyte)
-        layout.isolated = (n_iso, v_iso)
-    else:
-        layout = HalfCellLayout(mesh, electrolyte_regions=electrolyte)
-        layout.isolated = (0, 0.0)
+
+    def make_layout(mesh):
+        if inert:  # pores can enclose parts of a phase: those become inert too (no current, no Na)
+            layout, n_iso, v_iso = layout_without_floating_parts(mesh, electrolyte_regions=electrolyte)
+            layout.isolated = (n_iso, v_iso)
+        else:
+            layout = HalfCellLayout(mesh, electrolyte_regions=electrolyte)
+            layout.isolated = (0, 0.0)
+        return layout
+
+    layout = make_layout(mesh)
+    pockets = (enclosed_electrolyte(layout) if cfg.geometry.get("enclosed_electrolyte", "inert") == INERT
+               else np.empty(0, dtype=np.int64))
+    if pockets.size:  # electrolyte pockets that do not reach the anode (halfcell.enclosed_electrolyte)
+        n_iso, v_iso = layout.isolated
+        layout = make_layout(with_cells_isolated(layout.mesh, pockets))
+    v_pockets = float(mesh.cell_volumes[pockets].sum())
+    if pockets.size:
+        layout.isolated = (layout.isolated[0] + n_iso + int(pockets.size), layout.isolated[1] + v_iso + v_pockets)
+    layout.enclosed_electrolyte = (int(pockets.size), v_pockets)
     materials = {r: m for r, m in cfg.materials.items() if m != INERT}
     try:
         model = HalfCellModel(layout, params, CouplingOptions(**copt), material_of_region=materials or None)
@@ -161,11 +176,19 @@ def run_case(case, quiet: bool = False, resume: bool = False) -> dict:
             "area_yz_m2": layout.area_yz, "active_fraction_of_cathode": layout.volume_active / layout.volume_cathode,
             "active_clusters": int(n_clusters), "active_volume_not_at_collector_m3": free_vol,
             "isolated_cells": int(layout.isolated[0]), "isolated_volume_m3": float(layout.isolated[1]),
+            "enclosed_electrolyte_cells": layout.enclosed_electrolyte[0],
+            "enclosed_electrolyte_volume_m3": layout.enclosed_electrolyte[1],
             "regions": list(mesh.region_names),
         }
-        if layout.isolated[0]:
-            log(f"model: {layout.isolated[0]} cells ({layout.isolated[1]:.3e} m^3) enclosed by inert regions touch "
-                "neither the interface nor the anode: left out as inert")
+        if layout.isolated[0] > layout.enclosed_electrolyte[0]:
+            log(f"model: {layout.isolated[0] - layout.enclosed_electrolyte[0]} cells enclosed by inert regions "
+                "touch neither the interface nor the anode: left out as inert")
+        if layout.enclosed_electrolyte[0]:
+            log(f"model: {layout.enclosed_electrolyte[0]} electrolyte cells "
+                f"({layout.enclosed_electrolyte[1] * 1e18:.4g} um^3, "
+                f"{layout.enclosed_electrolyte[1] / (layout.volume_electrolyte + layout.enclosed_electrolyte[1]):.2e} "
+                "of the electrolyte) in pockets that do not reach the anode: left out as inert "
+                "([geometry] enclosed_electrolyte = \"keep\" keeps them)")
         log(f"model: {mesh.n_cells} cells (solid {layout.solid.n_cells}, electrolyte {layout.electrolyte.n_cells}), "
             f"{layout.solid_b.size} interface faces; {run.protocol.mode} at {run.protocol.c_rate:g}C = "
             f"{abs(run.current) / layout.area_yz:.4g} A/m^2")
