@@ -119,3 +119,35 @@ def test_cleanup_removes_near_tangencies():
     c2 = np.array([[15 * UM, 10 * UM, 10 * UM], [21 * UM, 10 * UM, 10 * UM]])
     _, rep2 = clean_spheres(c2, np.array([3 * UM, 3 * UM]), [1, 1], BOX, SEP, clr)
     assert rep2.moved_spheres == 2
+
+
+def test_spheres_are_trimmed_to_the_box_before_the_fragment():
+    """Spheres leaving the box are cut to their inside part one by one (fragmenting them
+    whole and removing the outside pieces afterwards is quadratic in gmsh's model)."""
+    from ssbfv.mesh.generate import gmsh_session
+    from ssbfv.mesh.occ import _trimmed_spheres
+
+    ext = (30.0, 20.0, 20.0)
+    r = 3.0
+    centres = np.array([[15.0, 10.0, 10.0],  # inside
+                        [28.0, 10.0, 10.0],  # crosses the collector plane x = 30 by a cap of height 1
+                        [15.0, 1.0, 10.0],  # crosses y = 0 by a cap of height 2
+                        [15.0, 10.0, 25.0]])  # outside the box
+    radii = np.full(4, r)
+
+    def cap(h):
+        return np.pi * h**2 * (3 * r - h) / 3
+
+    with gmsh_session() as gmsh:
+        occ = gmsh.model.occ
+        tags, idx = _trimmed_spheres(occ, centres, radii, np.arange(4) + 10, ext)
+        occ.synchronize()
+        vol = {int(k): 0.0 for k in idx}
+        for t, k in zip(tags, idx):
+            vol[int(k)] += occ.getMass(3, t)
+        assert len(gmsh.model.getEntities(3)) == len(tags)  # the trimming box is gone
+    ball = 4 / 3 * np.pi * r**3
+    assert sorted(vol) == [10, 11, 12]  # nothing of the sphere outside the box
+    assert vol[10] == pytest.approx(ball, rel=1e-6)
+    assert vol[11] == pytest.approx(ball - cap(1.0), rel=1e-6)
+    assert vol[12] == pytest.approx(ball - cap(2.0), rel=1e-6)  # OCC integrates to ~1e-7
