@@ -232,3 +232,56 @@ def test_layered_cell_matches_1d_reference_full_discharge(params, layers, end_rt
     assert sel.sum() > 50
     assert np.max(np.abs(V[sel] - Vr[sel])) < 1e-3
     assert np.nanmax(res.column("conservation_error")) < 1e-8
+
+
+# ----------------------------------------------------------------------------- floating clusters
+def floating_cluster_labels():
+    """Active slab at the collector plus an active cube that touches neither it nor the
+    collector (a floating cluster: only its own interface fixes its potential)."""
+    lab = np.zeros((12, 4, 4), dtype=np.int32)
+    lab[3:] = 1
+    lab[9:] = 2
+    lab[5:7, 1:3, 1:3] = 2
+    return lab
+
+
+@pytest.mark.parametrize("floor", [None, 0.0])
+def test_floating_cluster_with_diffusion_limited_faces_keeps_the_solid_solve_regular(params, floor):
+    """Where a surface concentration reaches its bound, the current stops responding to the
+    potential (G -> 0, the current fixed by diffusion). A floating cluster with only such
+    faces made the solid-potential matrix singular and CG broke down (nvp39 at t = 2284 s).
+    Modelled here by pinning the floating faces' current at its last value with G = 1e-250:
+    with the default conductance floor the step converges and the cluster carries no net
+    current; without it the linear solve breaks down."""
+    from ssbfv.solver.linear import AmgCgSolver
+
+    mesh = from_labels(floating_cluster_labels(), 1e-6, NAMES, patches=PATCHES, split_tets=False)
+    lay = HalfCellLayout(mesh)
+    opts = CouplingOptions() if floor is None else CouplingOptions(conductance_floor=floor)
+    model = HalfCellModel(lay, params, opts, linear_solver=lambda: AmgCgSolver(tol=1e-10))
+    current = 0.2 * model.one_c_current()
+    st, _ = model.step(model.initial_state(0.5, current=current), None, current)
+    cell = lay.solid.cells[lay.solid.b_cell[lay.solid_b]]
+    floating = mesh.cell_centres[cell, 0] < 8e-6
+    assert floating.any() and not floating.all()
+    plain = model.local_current
+
+    def diffusion_limited(dphi, cs_L, ce_L, i_L, gamma, beta, guards=None, iters=40):
+        i, G = plain(dphi, cs_L, ce_L, i_L, gamma, beta, guards, iters)
+        return np.where(floating, i_L, i), np.where(floating, 1e-250, G)
+
+    model.local_current = diffusion_limited
+    if floor is None:
+        new, info = model.step(st, 1.0, current)
+        assert info.nrmsd <= 1e-3
+        assert -(new.i_if @ model.area_if) == pytest.approx(current, rel=1e-8)
+        gross = np.abs(new.i_if[floating]) @ model.area_if[floating]
+        assert gross > 0 and abs(new.i_if[floating] @ model.area_if[floating]) <= 1e-3 * gross
+    else:
+        with pytest.raises(StepFailed, match="linear solver"):
+            model.step(st, 1.0, current)
+
+
+def test_conductance_floor_is_checked():
+    with pytest.raises(ValueError, match="conductance_floor"):
+        CouplingOptions(conductance_floor=-1e-3)

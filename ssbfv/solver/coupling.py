@@ -99,6 +99,15 @@ class CouplingOptions:
     correctors : extra non-orthogonal corrector solves per field and outer iteration (the
         first solve uses the previous iterate's gradient; 0 leaves the whole correction to
         the outer loop, which converges more slowly on skewed tetrahedra)
+    conductance_floor : smallest interface conductance G = di/d(phi_s - phi_e) used in the
+        Robin linearisations, as a fraction of the area-weighted mean G of the interface. Where a
+        surface concentration reaches its bound the current stops depending on the
+        potential (G -> 0 while the diffusion-limited current stays finite); an active
+        cluster that does not reach the collector and has only such faces then has a
+        singular solid-potential matrix with an inconsistent right-hand side, and CG breaks
+        down. The floor changes only the linearisation: at convergence of the outer
+        iterations the currents are the Butler–Volmer law at the actual potentials,
+        whatever G was used (0 switches it off).
     """
 
     nrmsd_tol: float = 1e-3
@@ -115,6 +124,7 @@ class CouplingOptions:
     correctors: int = 1
     stall_window: int = 8
     direct_below: int = 3000
+    conductance_floor: float = 1e-4
 
     def __post_init__(self):
         if not (0 < self.relaxation <= 1):
@@ -123,6 +133,8 @@ class CouplingOptions:
             raise ValueError("tolerances must be > 0")
         if not (1 <= self.min_outer <= self.max_outer):
             raise ValueError("need 1 <= min_outer <= max_outer")
+        if not (0 <= self.conductance_floor < 1):
+            raise ValueError(f"conductance_floor must be in [0, 1), got {self.conductance_floor}")
 
 
 @dataclass
@@ -530,10 +542,18 @@ class HalfCellModel:
         L = self.layout
         if resp is None or not self.options.implicit_surface:
             i, G, _ = self.interface_current(phis_x, psie_x, st.b_cs, st.b_ce, guards)
-            return i, G
+            return i, self._floored(G)
         dphi = phis_x[L.solid_b] - psie_x[L.electrolyte_b]
-        return self.local_current(dphi, st.b_cs[L.solid_b], st.b_ce[L.electrolyte_b], st.i_if, resp[0], resp[1],
+        i, G = self.local_current(dphi, st.b_cs[L.solid_b], st.b_ce[L.electrolyte_b], st.i_if, resp[0], resp[1],
                                   guards)
+        return i, self._floored(G)
+
+    def _floored(self, G):
+        """G raised to ``CouplingOptions.conductance_floor`` times its area-weighted mean."""
+        if G.size == 0:
+            return G
+        floor = self.options.conductance_floor * float(G @ self.area_if) / float(self.area_if.sum())
+        return np.maximum(G, floor)
 
     # ------------------------------------------------------------------ one step
     def step(self, old: HalfCellState, dt: float | None, current: float) -> tuple[HalfCellState, StepInfo]:
