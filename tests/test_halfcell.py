@@ -285,3 +285,37 @@ def test_floating_cluster_with_diffusion_limited_faces_keeps_the_solid_solve_reg
 def test_conductance_floor_is_checked():
     with pytest.raises(ValueError, match="conductance_floor"):
         CouplingOptions(conductance_floor=-1e-3)
+
+
+def test_law_check_equals_the_explicit_law_away_from_bounds_and_is_continuous_at_one(params):
+    """The Butler–Volmer law in the convergence check: on a converged state (no surface near
+    a bound) it is the explicit law and returns the state's current; on a face whose value
+    sits 1e-6 above c_s,max (the concentration solve's round-off at a saturating face) the
+    explicit law drops to 0, while the check, solved with the surface responding to the
+    current, lies between the face's current and 0 and approaches the current as the
+    response grows."""
+    lay = HalfCellLayout(small_layered())
+    model = HalfCellModel(lay, params)
+    run = Galvanostatic(model, Protocol("discharge", 0.2, t_end=40.0), Stepping(dt0=2.0, dt_max=20.0))
+    states = []
+    run.run(on_step=lambda rec, st, info: states.append(st.copy()))
+    st = states[-1]
+    dt = 2.0
+    resp = model._surface_response(dt)
+    i_check = model._law_at_new_values(st, st.i_if, resp)
+    i_explicit, _, _ = model.interface_current(st.phi_s_level + st.b_phis, st.b_psie, st.b_cs, st.b_ce)
+    assert nrmsd(st.i_if, i_check, model.area_if) <= 1e-3
+    assert nrmsd(i_explicit, i_check, model.area_if) <= 1e-3
+    over = st.copy()
+    f = lay.solid_b[0]
+    over.b_cs[f] = model.c_s_max * (1 + 1e-6)
+    i_explicit, _, _ = model.interface_current(over.phi_s_level + over.b_phis, over.b_psie, over.b_cs, over.b_ce)
+    assert i_explicit[0] == 0.0 and st.i_if[0] != 0.0
+    # between the face's current and the explicit law, closer to the current the stronger
+    # the response (the surface response grows with dt)
+    gaps = []
+    for dt_resp in (2.0, 20.0, 100.0):
+        i_check = model._law_at_new_values(over, st.i_if, model._surface_response(dt_resp))
+        assert min(st.i_if[0], 0.0) <= i_check[0] <= max(st.i_if[0], 0.0)
+        gaps.append(abs(i_check[0] - st.i_if[0]) / abs(st.i_if[0]))
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.25, gaps
