@@ -41,7 +41,6 @@ DIAMETERS = ("d50", "dsca", "dsca-smooth")
 UM = 1e-6
 
 
-
 def _without_enclosed_electrolyte(mesh, e_regions):
     """(mesh, cell count): the cut cathode with the electrolyte pockets that do not reach
     the separator plane (xmin) moved to the region "isolated", as the 3D model does with
@@ -59,6 +58,7 @@ def _without_enclosed_electrolyte(mesh, e_regions):
     reach[lab[e.b_cell[sl]]] = True
     pockets = e.cells[~reach[lab]]
     return (with_cells_isolated(mesh, pockets) if pockets.size else mesh), int(pockets.size)
+
 
 def _voxel_size(cfg) -> float:
     geo = cfg.geometry

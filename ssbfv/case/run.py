@@ -109,11 +109,10 @@ def build_model(cfg, mesh):
     layout = make_layout(mesh)
     pockets = (enclosed_electrolyte(layout) if cfg.geometry.get("enclosed_electrolyte", "inert") == INERT
                else np.empty(0, dtype=np.int64))
+    v_pockets = float(mesh.cell_volumes[pockets].sum())
     if pockets.size:  # electrolyte pockets that do not reach the anode (halfcell.enclosed_electrolyte)
         n_iso, v_iso = layout.isolated
         layout = make_layout(with_cells_isolated(layout.mesh, pockets))
-    v_pockets = float(mesh.cell_volumes[pockets].sum())
-    if pockets.size:
         layout.isolated = (layout.isolated[0] + n_iso + int(pockets.size), layout.isolated[1] + v_iso + v_pockets)
     layout.enclosed_electrolyte = (int(pockets.size), v_pockets)
     materials = {r: m for r, m in cfg.materials.items() if m != INERT}
