@@ -69,7 +69,8 @@ def _trimmed_spheres(occ, centres_um, radii_um, index, extent_um):
 
     Fragmenting the untrimmed spheres and removing the outside pieces afterwards is
     quadratic in gmsh's model: on the reference cell (2477 spheres with their periodic
-    copies) the removal alone ran for over 40 minutes."""
+    copies, 18 740 fragment volumes) the removal was still running 14 minutes after a
+    397 s fragment, on a shared machine."""
     lo = centres_um - radii_um[:, None]
     hi = centres_um + radii_um[:, None]
     ext = np.asarray(extent_um, dtype=np.float64)
