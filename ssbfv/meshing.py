@@ -62,7 +62,8 @@ def _try_occ(packing, path, centres, h, clearance_rel, occ_options):
     res = mesh_spheres_occ(path, c, radii, packing.species, packing.species_names, packing.box,
                            packing.separator_thickness, h, preserve_volume=False, **occ_options)
     mesh = read(path, scale=UM)
-    return mesh, {"cleanup": cleanup.__dict__, "occ": {"tets": res.n_tets, "times": res.times}}
+    return mesh, {"cleanup": cleanup.__dict__,
+                  "occ": {"tets": res.n_tets, "times": res.times, "periodic_refinement": res.periodic_refinement}}
 
 
 def check_mesh_against_packing(rep, packing, tol=0.03):
