@@ -8,7 +8,7 @@ packing time, the route that produced the mesh, meshing time, cell count, peak m
 usage (from the repository root):
     python benchmarks/meshing.py [--spec cases/reference/packing.toml] [--seeds 1-10]
                                  [--h-rel 0.3] [--routes occ,occ-shifted,occ-fine,voxel]
-                                 [--json benchmarks/_work/meshing.json]
+                                 [--occ-time-limit 600] [--json benchmarks/_work/meshing.json]
 """
 
 from __future__ import annotations
@@ -26,14 +26,20 @@ WORK = HERE / "_work" / "meshing"
 
 
 def _peak_mb() -> float:
+    """Peak resident memory [MB] of this process and of the OCC attempts it ran (each in
+    its own child process, ssbfv.mesh.occ_worker): the larger of the two."""
+    import resource
+
+    own = float("nan")
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024.0
-    return float("nan")
+                own = float(line.split()[1]) / 1024.0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0  # KB on Linux
+    return max(own, children)
 
 
-def run_one(spec_path: str, seed: int, h_rel: float, routes: list[str]) -> dict:
+def run_one(spec_path: str, seed: int, h_rel: float, routes: list[str], occ_time_limit_s=None) -> dict:
     """Pack and mesh one seed (runs inside the measurement subprocess)."""
     from ssbfv.meshing import mesh_packing
     from ssbfv.microstructure import load_spec, pack
@@ -47,7 +53,8 @@ def run_one(spec_path: str, seed: int, h_rel: float, routes: list[str]) -> dict:
     t1 = time.perf_counter()
     out = {"seed": seed, "spheres": int(packing.n), "pack_s": t_pack, "packing_spec": packing.spec}
     try:
-        res = mesh_packing(packing, WORK / f"cell_{seed}.msh", h_rel=h_rel, routes=routes, log=lambda *a: None)
+        res = mesh_packing(packing, WORK / f"cell_{seed}.msh", h_rel=h_rel, routes=routes,
+                           occ_time_limit_s=occ_time_limit_s, log=lambda *a: None)
         rep = res.report
         out.update(route=res.route, attempts=rep["attempts"], cells=rep["cells"], fractions=rep["fractions"],
                    active_connected=rep.get("active_clusters", {}).get("connected_to_collector_fraction"),
@@ -76,23 +83,24 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="1-3")
     p.add_argument("--h-rel", type=float, default=0.3)
     p.add_argument("--routes", default="occ,occ-shifted,occ-fine,voxel")
+    p.add_argument("--occ-time-limit", type=float, help="wall-clock limit [s] per OCC route (default: none)")
     p.add_argument("--json", default=str(HERE / "_work" / "meshing.json"))
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one seed, print JSON
     args = p.parse_args(argv)
     routes = args.routes.split(",")
     if args.one is not None:
-        print(json.dumps(run_one(args.spec, args.one, args.h_rel, routes)))
+        print(json.dumps(run_one(args.spec, args.one, args.h_rel, routes, args.occ_time_limit)))
         return 0
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     rows = []
-    print(f"spec {args.spec}, h_rel {args.h_rel}, routes {routes}")
+    print(f"spec {args.spec}, h_rel {args.h_rel}, routes {routes}, OCC time limit {args.occ_time_limit} s")
     hdr = f"{'seed':>4s} {'spheres':>7s} {'pack s':>7s} {'route':>12s} {'mesh s':>7s} {'cells':>9s} {'peak MB':>8s} " \
           f"{'active':>7s} {'fill/el':>7s} {'act->coll':>9s} {'q min':>6s} {'slivers':>7s}"
     print(hdr)
     print("-" * len(hdr))
     for seed in parse_seeds(args.seeds):
         cmd = [sys.executable, __file__, "--spec", args.spec, "--h-rel", str(args.h_rel), "--routes", args.routes,
-               "--one", str(seed)]
+               "--one", str(seed)] + ([] if args.occ_time_limit is None else ["--occ-time-limit", str(args.occ_time_limit)])
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             print(f"{seed:4d} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}")

@@ -95,7 +95,7 @@ def _cmd_mesh(args) -> int:
     if h is not None and args.refine != 1.0:
         h /= args.refine
     res = mesh_packing(packing, args.output, h=h, h_rel=args.h_rel / args.refine, routes=routes,
-                       log=(lambda *a: None) if args.quiet else print)
+                       occ_time_limit_s=args.occ_time_limit, log=(lambda *a: None) if args.quiet else print)
     from .mesh import format_report
 
     if not args.quiet:
@@ -147,6 +147,16 @@ def _cmd_run(args) -> int:
     return 0 if failed == 0 else 1
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ssbfv",
@@ -177,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--refine", type=float, default=1.0, help="divide the element size by this (convergence studies)")
     me.add_argument("--voxel", action="store_true", help="use the voxel route only (hexahedra)")
     me.add_argument("--routes", help="comma-separated routes to try: occ,occ-shifted,occ-fine,voxel")
+    me.add_argument("--occ-time-limit", type=_positive_float, metavar="SECONDS",
+                    help="stop an OCC route after this wall-clock time and try the next route (default: no limit)")
     me.add_argument("--quiet", action="store_true")
     me.set_defaults(func=_cmd_mesh)
     r = sub.add_parser("run", help="run a case directory (case.toml): galvanostatic discharge or charge")

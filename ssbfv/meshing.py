@@ -10,6 +10,10 @@
 4. ``voxel``: the label image of the packing at voxel size h / 2, meshed with hexahedra
    (periodic by construction).
 
+Each OCC attempt runs in its own process (``ssbfv.mesh.occ_worker``) with an optional
+wall-clock limit: a gmsh crash, an out-of-memory kill or a geometry gmsh cannot finish in
+time costs that route only, and the next one is tried.
+
 Every produced mesh is read back, checked (periodic pairing in y and z must succeed, anode
 and collector must cover the cross-section, fractions must agree with the packing's voxel
 measurement within 0.03) and
@@ -26,8 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .mesh import read
-from .mesh.cleanup import clean_spheres
-from .mesh.occ import OccMeshError, compensated_radii, mesh_spheres_occ
+from .mesh.occ import OccMeshError
+from .mesh.occ_worker import attempt, run_isolated
 from .mesh.report import mesh_report, write_report
 
 UM = 1e-6
@@ -54,16 +58,15 @@ def _shifted(centres, box, fraction):
     return c
 
 
-def _try_occ(packing, path, centres, h, clearance_rel, occ_options):
-    # faceting compensation first, so that the clean-up sees the radii that are meshed
-    radii = compensated_radii(packing.radii, h, occ_options.get("curvature_points", 12))
-    c, cleanup = clean_spheres(centres, radii, packing.species, packing.box,
-                               packing.separator_thickness, clearance_rel * h)
-    res = mesh_spheres_occ(path, c, radii, packing.species, packing.species_names, packing.box,
-                           packing.separator_thickness, h, preserve_volume=False, **occ_options)
+def _try_occ(packing, path, centres, h, clearance_rel, occ_options, time_limit_s=None, isolate=True):
+    job = {"path": os.path.abspath(path), "h": float(h), "clearance": float(clearance_rel * h),
+           "separator_thickness": float(packing.separator_thickness),
+           "species_names": list(packing.species_names), "occ_options": occ_options}
+    arrays = {"centres": np.asarray(centres, dtype=np.float64), "radii": packing.radii,
+              "species": packing.species, "box": packing.box}
+    info = run_isolated(job, arrays, time_limit_s=time_limit_s) if isolate else attempt(job, arrays)
     mesh = read(path, scale=UM)
-    return mesh, {"cleanup": cleanup.__dict__,
-                  "occ": {"tets": res.n_tets, "times": res.times, "periodic_refinement": res.periodic_refinement}}
+    return mesh, info
 
 
 def check_mesh_against_packing(rep, packing, tol=0.03):
@@ -112,7 +115,7 @@ def _try_voxel(packing, path, h):
 
 
 def mesh_packing(packing, path, h=None, h_rel=0.3, routes=ROUTES, clearance_rel=0.25,
-                 occ_options=None, log=print) -> MeshingResult:
+                 occ_options=None, occ_time_limit_s=None, isolate=True, log=print) -> MeshingResult:
     """Mesh a packing into ``path`` (gmsh .msh in µm) and write ``<path>.report.json``.
 
     Parameters
@@ -121,7 +124,11 @@ def mesh_packing(packing, path, h=None, h_rel=0.3, routes=ROUTES, clearance_rel=
     h : element size [m] (default: h_rel times the smallest sphere diameter)
     routes : the routes to try, in order (subset of ROUTES)
     clearance_rel : clean-up clearance relative to h
-    occ_options : extra keyword arguments for ``mesh_spheres_occ``
+    occ_options : extra keyword arguments for ``mesh_spheres_occ`` (JSON-serialisable)
+    occ_time_limit_s : wall-clock limit [s] for each OCC route (None: none); an attempt that
+        reaches it is stopped and the next route is tried
+    isolate : run each OCC attempt in a child process (``ssbfv.mesh.occ_worker``), so that a
+        gmsh crash, an out-of-memory kill or the time limit fails only that route
 
     Raises RuntimeError listing every route's failure when none succeeds.
     """
@@ -131,18 +138,26 @@ def mesh_packing(packing, path, h=None, h_rel=0.3, routes=ROUTES, clearance_rel=
     unknown = set(routes) - set(ROUTES)
     if unknown:
         raise ValueError(f"unknown meshing routes {sorted(unknown)}; choose from {ROUTES}")
+    if occ_time_limit_s is not None and not occ_time_limit_s > 0:
+        raise ValueError(f"occ_time_limit_s must be > 0 (or None), got {occ_time_limit_s}")
+    if occ_time_limit_s is not None and not isolate:
+        raise ValueError("a time limit needs isolate=True (the OCC attempt runs in a child process)")
+    occ_kw = {"time_limit_s": occ_time_limit_s, "isolate": isolate}
     attempts = []
     for route in routes:
         t0 = time.perf_counter()
+        if route != "voxel":
+            limit = "" if occ_time_limit_s is None else f" (time limit {occ_time_limit_s:g} s)"
+            log(f"mesh: trying route {route}{limit}")
         try:
             if route == "occ":
-                mesh, info = _try_occ(packing, path, packing.centres, h, clearance_rel, occ_options)
+                mesh, info = _try_occ(packing, path, packing.centres, h, clearance_rel, occ_options, **occ_kw)
             elif route == "occ-shifted":
                 mesh, info = _try_occ(packing, path, _shifted(packing.centres, packing.box, 0.37), h,
-                                      clearance_rel, occ_options)
+                                      clearance_rel, occ_options, **occ_kw)
             elif route == "occ-fine":
                 mesh, info = _try_occ(packing, path, _shifted(packing.centres, packing.box, 0.37), h / 1.5,
-                                      clearance_rel, occ_options)
+                                      clearance_rel, occ_options, **occ_kw)
             else:
                 mesh, info = _try_voxel(packing, path, h)
             rep = mesh_report(mesh)

@@ -262,3 +262,35 @@ def test_enclosed_electrolyte_setting_is_checked(tmp_path):
     (d / "case.toml").write_text(CASE.replace('mesh = "mesh.msh"', 'mesh = "mesh.msh"\nenclosed_electrolyte = "drop"'))
     with pytest.raises(CaseError, match="enclosed_electrolyte"):
         load_case(d)
+
+
+def test_occ_time_limit_of_a_case(tmp_path):
+    """[geometry] occ_time_limit_s reaches the mesher: an OCC attempt stopped by it falls
+    back to the voxel route; a limit <= 0 is refused when the case is read."""
+    from ssbfv.case.geometry import build_mesh
+
+    d = tmp_path / "occ"
+    d.mkdir()
+    (d / "packing.toml").write_text("""seed = 2
+[box]
+lateral_um = [10.0, 10.0]
+cathode_thickness_um = 16.0
+separator_thickness_um = 4.0
+[[species]]
+name = "active"
+diameter_um = 8.0
+volume_fraction = 0.54
+[[species]]
+name = "filler"
+diameter_um = 4.0
+electrolyte_fraction = 0.59
+""")
+    geo = 'packing = "packing.toml"\nmesher = "occ"\nelement_size_um = 1.2\nocc_time_limit_s = 0.05'
+    (d / "case.toml").write_text(CASE.replace('mesh = "mesh.msh"', geo))
+    mesh, info = build_mesh(load_case(d), log=lambda *a: None)
+    assert info["route"] == "voxel" and mesh.n_cells > 0
+    rep = json.loads((d / "build" / "mesh.msh.report.json").read_text())
+    assert "time limit" in rep["attempts"][0]["result"]
+    (d / "case.toml").write_text(CASE.replace('mesh = "mesh.msh"', geo.replace("0.05", "0")))
+    with pytest.raises(CaseError, match="occ_time_limit_s"):
+        load_case(d)

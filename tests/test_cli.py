@@ -37,3 +37,29 @@ def test_inspect_reports_regions(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "region        sep" in out and "interface sep|cat" in out
     assert main(["inspect", str(tmp_path / "missing.msh")]) == 2
+
+
+def test_mesh_command_occ_time_limit(tmp_path, capsys):
+    """`ssbfv mesh --occ-time-limit`: the OCC route is stopped and the voxel route meshes;
+    a limit that is not a positive number is refused before any work."""
+    import json
+
+    import numpy as np
+    import pytest
+
+    from ssbfv.microstructure import Packing
+
+    um = 1e-6
+    Packing(np.array([[12.0, 5.0, 5.0], [18.0, 12.0, 12.0]]) * um, np.array([3.0, 2.0]) * um, [0, 1],
+            ("active", "filler"), (24 * um, 16 * um, 16 * um), 4 * um, seed=3).save(tmp_path / "p.h5")
+    out = tmp_path / "m.msh"
+    assert main(["mesh", str(tmp_path / "p.h5"), "-o", str(out), "--h-um", "1.0", "--routes", "occ,voxel",
+                 "--occ-time-limit", "0.05"]) == 0
+    rep = json.loads((tmp_path / "m.msh.report.json").read_text())
+    assert rep["route"] == "voxel" and "time limit" in rep["attempts"][0]["result"]
+    assert "route: voxel" in capsys.readouterr().out
+    for bad in ("0", "-5", "soon"):
+        with pytest.raises(SystemExit) as exc:
+            main(["mesh", str(tmp_path / "p.h5"), "-o", str(out), "--occ-time-limit", bad])
+        assert exc.value.code == 2
+    assert "--occ-time-limit" in capsys.readouterr().err

@@ -44,22 +44,74 @@ def test_mesh_packing_routes(tmp_path, packing, routes):
 
 
 def test_fallback_after_occ_failures_is_recorded(tmp_path, packing, monkeypatch):
-    import ssbfv.meshing as meshing
+    import ssbfv.mesh.occ as occ
     from ssbfv.mesh.occ import OccMeshError
 
     def failing(*args, **kwargs):
         raise OccMeshError("periodic mismatch (simulated)")
 
-    monkeypatch.setattr(meshing, "mesh_spheres_occ", failing)
-    res = mesh_packing(packing, tmp_path / "x.msh", h=1.0 * UM, log=lambda *a: None)
+    # in-process (isolate=False), so that the patched mesher is the one called
+    monkeypatch.setattr(occ, "mesh_spheres_occ", failing)
+    res = mesh_packing(packing, tmp_path / "x.msh", h=1.0 * UM, isolate=False, log=lambda *a: None)
     assert res.route == "voxel"
     tried = [a["route"] for a in res.report["attempts"]]
     assert tried == ["occ", "occ-shifted", "occ-fine", "voxel"]
     assert "simulated" in res.report["attempts"][0]["result"]
     with pytest.raises(RuntimeError, match="no meshing route succeeded"):
-        mesh_packing(packing, tmp_path / "y.msh", routes=("occ",), log=lambda *a: None)
+        mesh_packing(packing, tmp_path / "y.msh", routes=("occ",), isolate=False, log=lambda *a: None)
     with pytest.raises(ValueError, match="unknown meshing routes"):
         mesh_packing(packing, tmp_path / "z.msh", routes=("magic",))
+
+
+def test_isolated_occ_attempt_gives_the_in_process_mesh(tmp_path, packing):
+    iso = mesh_packing(packing, tmp_path / "a.msh", h=1.0 * UM, routes=("occ",), log=lambda *a: None)
+    inp = mesh_packing(packing, tmp_path / "b.msh", h=1.0 * UM, routes=("occ",), isolate=False, log=lambda *a: None)
+    d_iso, d_inp = iso.report["route_details"], inp.report["route_details"]
+    assert d_iso["occ"]["tets"] == d_inp["occ"]["tets"] > 10000
+    assert d_iso["cleanup"] == d_inp["cleanup"]
+    assert iso.report["fractions"] == pytest.approx(inp.report["fractions"], rel=1e-12)
+    # the child's own peak memory is recorded (gmsh and OCC live there, not in the caller)
+    assert d_iso["process"]["peak_rss_mb"] > 50 and "process" not in d_inp
+
+
+def test_occ_time_limit_stops_the_attempt_and_falls_back(tmp_path, packing):
+    import time
+
+    path = tmp_path / "t.msh"
+    t0 = time.perf_counter()
+    # 0.05 s is less than the child's interpreter start-up: the limit is always reached
+    res = mesh_packing(packing, path, h=1.0 * UM, routes=("occ", "voxel"), occ_time_limit_s=0.05,
+                       log=lambda *a: None)
+    assert time.perf_counter() - t0 < 30
+    first = res.report["attempts"][0]
+    assert first["route"] == "occ" and "time limit" in first["result"] and first["seconds"] < 5
+    assert res.route == "voxel" and read(path, scale=UM).n_cells == res.report["cells"]
+    assert not list(tmp_path.glob("*.tmp*"))  # the stopped attempt left no partial file
+    with pytest.raises(ValueError, match="occ_time_limit_s must be > 0"):
+        mesh_packing(packing, path, occ_time_limit_s=0.0)
+    with pytest.raises(ValueError, match="needs isolate=True"):
+        mesh_packing(packing, path, routes=("occ",), occ_time_limit_s=10.0, isolate=False)
+
+
+def test_a_crashed_occ_process_is_a_route_failure(tmp_path, packing, monkeypatch):
+    """A child killed by a signal (as the out-of-memory killer does) or dying with a
+    traceback fails its route with a message; the caller goes on to the voxel route."""
+    import stat
+    import sys
+
+    killer = tmp_path / "killed_python"
+    killer.write_text("#!/bin/sh\necho 'gmsh: meshing...'\nkill -9 $$\n")
+    killer.chmod(killer.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setattr(sys, "executable", str(killer))
+    res = mesh_packing(packing, tmp_path / "k.msh", h=1.0 * UM, routes=("occ", "voxel"), log=lambda *a: None)
+    msg = res.report["attempts"][0]["result"]
+    assert res.route == "voxel"
+    assert "killed by signal 9 (SIGKILL)" in msg and "out-of-memory" in msg and "gmsh: meshing..." in msg
+    monkeypatch.undo()
+    # a real child that dies with a traceback (an option mesh_spheres_occ does not know)
+    with pytest.raises(RuntimeError, match="(?s)exited with code 1 .*TypeError.*no_such_option"):
+        mesh_packing(packing, tmp_path / "e.msh", h=1.0 * UM, routes=("occ",),
+                     occ_options={"no_such_option": 1}, log=lambda *a: None)
 
 
 def test_voxel_size_divides_box():

@@ -11,6 +11,7 @@ A case directory holds ``case.toml`` (and whatever it refers to, e.g. a packing 
     mesher = "voxel"                     # "voxel" (default) or "occ" (OpenCASCADE, voxel fallback)
     voxel_size_um = 1.0                  # voxel route: voxel edge [µm]
     element_size_um = 2.0                # occ route: element size [µm] (default 0.3 d_min)
+    occ_time_limit_s = 1800              # occ route: wall-clock limit per OCC attempt [s] (default none)
     # mesh = "mesh.msh"                  # or an existing mesh ...
     # mesh_scale = 1e-6                  # ... and its length unit in m (default 1e-6: µm)
     # descriptors = "ct.json"            # or, for `ssbfv p2d` only, the JSON of `ssbfv describe`
@@ -77,7 +78,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "packing": (str,), "mesh": (str,), "mesh_scale": (_NUM, lambda v: v > 0, "> 0"),
         "mesher": (str, lambda v: v in ("voxel", "occ"), "'voxel' or 'occ'"),
         "voxel_size_um": (_NUM, lambda v: v > 0, "> 0"), "element_size_um": (_NUM, lambda v: v > 0, "> 0"),
-        "seed": (int,),
+        "occ_time_limit_s": (_NUM, lambda v: v > 0, "> 0"), "seed": (int,),
         "enclosed_electrolyte": (str, lambda v: v in ("inert", "keep"), "'inert' or 'keep'"),
         # P2D-only cases: descriptors from `ssbfv describe IMAGE --json` (a CT image)
         "descriptors": (str,), "cathode_thickness_um": (_NUM, lambda v: v > 0, "> 0"),

@@ -64,7 +64,9 @@ def build_mesh(cfg, log=print):
         res = mesh_packing(packing, os.fspath(mesh_path), h=2.0 * v, routes=("voxel",), log=log)
     else:
         h = geo.get("element_size_um")
-        res = mesh_packing(packing, os.fspath(mesh_path), h=None if h is None else float(h) * UM, log=log)
+        limit = geo.get("occ_time_limit_s")
+        res = mesh_packing(packing, os.fspath(mesh_path), h=None if h is None else float(h) * UM,
+                           occ_time_limit_s=None if limit is None else float(limit), log=log)
     tmp = key_file.with_suffix(".tmp")
     tmp.write_text(json.dumps({"key": key, "route": res.route, "seed": packing.seed}, indent=1))
     tmp.replace(key_file)

@@ -1,0 +1,138 @@
+"""Run one OCC meshing attempt (clean-up + gmsh) in a child process, with a time limit.
+
+gmsh and OpenCASCADE run in-process C++: a crash (segmentation fault, abort), the kernel's
+out-of-memory kill or a geometry on which they run for hours would otherwise take the
+caller's process, and with it the fallback to the voxel route, down. Here the attempt is a
+separate ``python -m ssbfv.mesh.occ_worker JOB_DIR`` process (a fresh interpreter: no
+fork of a process that holds threads, and no re-import of the caller's script):
+
+- the job directory holds ``input.npz`` (spheres, box; m) and ``input.json`` (names,
+  element size, clearance, options for ``mesh_spheres_occ``);
+- the child writes ``result.json`` (write-then-rename): the clean-up and meshing details
+  and its peak resident memory, or the error it met (type and message);
+- the parent waits at most ``time_limit_s``, then kills the child; a child that dies
+  without a result (signal, exit code) is reported with the tail of its output.
+
+Either way the failure is an ``OccMeshError`` and the caller goes on with the next route;
+the mesh file is only ever written by rename (``mesh_spheres_occ``), so a killed attempt
+leaves no partial mesh behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from .occ import OccMeshError
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def _write_json(path, data) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def attempt(job: dict, arrays: dict) -> dict:
+    """The attempt itself (in whatever process calls it): faceting-compensated radii,
+    clean-up at ``clearance`` [m], then ``mesh_spheres_occ`` into ``job['path']``.
+    Returns the route details recorded in the mesh report."""
+    from .cleanup import clean_spheres
+    from .occ import compensated_radii, mesh_spheres_occ
+
+    opts = dict(job.get("occ_options") or {})
+    h = float(job["h"])
+    # faceting compensation first, so that the clean-up sees the radii that are meshed
+    radii = compensated_radii(arrays["radii"], h, opts.get("curvature_points", 12))
+    c, cleanup = clean_spheres(arrays["centres"], radii, arrays["species"], arrays["box"],
+                               float(job["separator_thickness"]), float(job["clearance"]))
+    res = mesh_spheres_occ(job["path"], c, radii, arrays["species"], tuple(job["species_names"]), arrays["box"],
+                           float(job["separator_thickness"]), h, preserve_volume=False, **opts)
+    return {"cleanup": cleanup.__dict__,
+            "occ": {"tets": res.n_tets, "times": res.times, "periodic_refinement": res.periodic_refinement}}
+
+
+def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, poll_s: float = 0.2) -> dict:
+    """Run :func:`attempt` in a child process; return its details (plus ``peak_rss_mb`` and
+    ``wall_s`` of the child) or raise OccMeshError for a failure, a crash or the time limit.
+
+    job : JSON-serialisable inputs (``path``, ``h`` [m], ``clearance`` [m],
+        ``separator_thickness`` [m], ``species_names``, ``occ_options``)
+    arrays : ``centres`` (n, 3), ``radii`` (n,), ``species`` (n,), ``box`` (3,) [m]
+    time_limit_s : wall-clock limit [s] for the child (None: no limit)
+    """
+    if time_limit_s is not None and not time_limit_s > 0:
+        raise ValueError(f"time_limit_s must be > 0 (or None), got {time_limit_s}")
+    with tempfile.TemporaryDirectory(prefix="ssbfv_occ_") as d:
+        np.savez(os.path.join(d, "input.npz"), **{k: np.asarray(v) for k, v in arrays.items()})
+        _write_json(os.path.join(d, "input.json"), job)
+        log_path = os.path.join(d, "output.log")
+        t0 = time.perf_counter()
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "ssbfv.mesh.occ_worker", d], stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            try:
+                proc.wait(timeout=time_limit_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise OccMeshError(f"time limit: the OCC attempt was stopped after {time_limit_s:g} s") from None
+            except BaseException:  # KeyboardInterrupt, SystemExit: never leave gmsh running
+                proc.kill()
+                proc.wait()
+                raise
+        wall = time.perf_counter() - t0
+        result_path = os.path.join(d, "result.json")
+        if not os.path.isfile(result_path):
+            with open(log_path, "rb") as f:
+                tail = f.read()[-2000:].decode("utf-8", "replace").strip()
+            rc = proc.returncode
+            how = (f"was killed by signal {-rc} ({signal.Signals(-rc).name})" if rc < 0
+                   else f"exited with code {rc}")
+            hint = " (the kernel's out-of-memory killer sends SIGKILL)" if rc == -signal.SIGKILL else ""
+            raise OccMeshError(f"the OCC meshing process {how}{hint} without a result; its last output:\n{tail}")
+        with open(result_path) as f:
+            result = json.load(f)
+    if "error" in result:
+        raise OccMeshError(result["error"])
+    details = result["details"]
+    details["process"] = {"peak_rss_mb": result.get("peak_rss_mb"), "wall_s": wall}
+    return details
+
+
+def main(job_dir: str) -> int:
+    with open(os.path.join(job_dir, "input.json")) as f:
+        job = json.load(f)
+    with np.load(os.path.join(job_dir, "input.npz")) as z:
+        arrays = {k: z[k] for k in z.files}
+    out = os.path.join(job_dir, "result.json")
+    try:
+        details = attempt(job, arrays)
+    except (OccMeshError, ValueError, RuntimeError) as exc:
+        _write_json(out, {"error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, OccMeshError) else str(exc),
+                          "peak_rss_mb": _peak_rss_mb()})
+        return 2
+    _write_json(out, {"details": details, "peak_rss_mb": _peak_rss_mb()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
