@@ -52,6 +52,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from ssbfv.memory import peak_rss_mb  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -181,23 +182,6 @@ def load_mesh_arrays(npz_path) -> tuple:
 # --------------------------------------------------------------------------------------
 # measurement (runs in a fresh subprocess per size)
 # --------------------------------------------------------------------------------------
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far [MB].
-
-    Read from VmHWM in /proc/self/status where available: on Linux, ru_maxrss of a process
-    started by fork + exec is never below the peak of its parent at the fork (the kernel
-    keeps the larger of the two across exec), so after the parent has read a large mesh,
-    ru_maxrss of every later measurement process would report the parent's peak.  VmHWM
-    belongs to the process's own address space and starts afresh at exec."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except (OSError, ValueError, IndexError):
-        pass
-    return ru_maxrss_mb()
-
 
 def ru_maxrss_mb() -> float:
     """resource.getrusage(RUSAGE_SELF).ru_maxrss in MB (kB on Linux)."""

@@ -28,15 +28,9 @@ WORK = HERE / "_work" / "meshing"
 def _peak_mb() -> float:
     """Peak resident memory [MB] of this process and of the OCC attempts it ran (each in
     its own child process, ssbfv.mesh.occ_worker): the larger of the two."""
-    import resource
+    from ssbfv.memory import children_peak_rss_mb, peak_rss_mb
 
-    own = float("nan")
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                own = float(line.split()[1]) / 1024.0
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0  # KB on Linux
-    return max(own, children)
+    return max(peak_rss_mb(), children_peak_rss_mb())
 
 
 def run_one(spec_path: str, seed: int, h_rel: float, routes: list[str], occ_time_limit_s=None) -> dict:

@@ -21,15 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
 import numpy as np
 
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
+from ssbfv.memory import peak_rss_mb
 
 
 def random_phase(n: int, fraction: float = 0.3, sigma: float = 2.0, seed: int = 0) -> np.ndarray:
@@ -80,7 +77,7 @@ def main(argv=None) -> int:
         t = r.times
         row = dict(axis=r.axis, size=args.size, eps=eps, cells=r.n_cells, label_s=t["label"],
                    assemble_s=t["assemble"], setup_s=t["setup"], solve_s=t["solve"], total_s=total,
-                   iterations=r.iterations, imbalance=r.imbalance, peak_mb=peak_mb(), tau=r.tau)
+                   iterations=r.iterations, imbalance=r.imbalance, peak_mb=peak_rss_mb(), tau=r.tau)
         rows.append(row)
         print(f"{r.axis:>4} {args.size:>5} {eps:6.3f} {r.n_cells:12,d} {t['label']:8.1f} {t['assemble']:8.1f} "
               f"{t['setup']:8.1f} {t['solve']:8.1f} {total:8.1f} {r.iterations:5d} {r.imbalance:9.1e} "

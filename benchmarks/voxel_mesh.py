@@ -27,13 +27,14 @@ for _k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from ssbfv.memory import peak_rss_mb  # noqa: E402
 
 UM = 1e-6
 
@@ -57,18 +58,6 @@ def synthetic_packing(seed: int = 0):
                    tuple(counts), box, sep, seed=seed, spec={"synthetic": True})
 
 
-def peak_mb() -> float:
-    """Peak resident memory of this process [MB]."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def child(packing_path: str, h: float, tets: bool) -> dict:
     """One measurement (runs in its own process); returns a JSON-able dict."""
     from ssbfv.mesh.voxel import from_labels
@@ -81,7 +70,7 @@ def child(packing_path: str, h: float, tets: bool) -> dict:
                     packing.box, packing.separator_thickness)
     lab, names = voxelize(small, float(packing.box[1]) / 4)
     from_labels(lab, float(packing.box[1]) / 4, names, split_tets=tets)
-    base = peak_mb()
+    base = peak_rss_mb()
     t0 = time.perf_counter()
     labels, names = voxelize(packing, h)
     t1 = time.perf_counter()
@@ -92,7 +81,7 @@ def child(packing_path: str, h: float, tets: bool) -> dict:
         (np.arange(labels.shape[0]) + 0.5) * h >= packing.separator_thickness)
     fractions = {names[k]: float(counts[k] / cathode) for k in names if names[k] != "separator"}
     return dict(h_um=h / UM, shape=list(labels.shape), voxels=int(labels.size), cells=mesh.n_cells,
-                faces=mesh.n_faces, t_voxelize=t1 - t0, t_mesh=t2 - t1, peak_mb=peak_mb(),
+                faces=mesh.n_faces, t_voxelize=t1 - t0, t_mesh=t2 - t1, peak_mb=peak_rss_mb(),
                 baseline_mb=base, fractions_of_cathode=fractions)
 
 

@@ -30,18 +30,8 @@ import time
 
 import numpy as np
 
+from ..memory import peak_rss_mb
 from .occ import OccMeshError
-
-
-def _peak_rss_mb() -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return float(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
 
 
 def _write_json(path, data) -> None:
@@ -128,9 +118,9 @@ def main(job_dir: str) -> int:
         details = attempt(job, arrays)
     except (OccMeshError, ValueError, RuntimeError) as exc:
         _write_json(out, {"error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, OccMeshError) else str(exc),
-                          "peak_rss_mb": _peak_rss_mb()})
+                          "peak_rss_mb": peak_rss_mb()})
         return 2
-    _write_json(out, {"details": details, "peak_rss_mb": _peak_rss_mb()})
+    _write_json(out, {"details": details, "peak_rss_mb": peak_rss_mb()})
     return 0
 
 
