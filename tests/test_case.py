@@ -189,7 +189,7 @@ def test_inert_pores_and_enclosed_particles(tmp_path):
     assert main(["run", str(d), "--quiet"]) == 0
     s = json.loads((d / "results" / "summary.json").read_text())
     assert s["mesh"]["isolated_cells"] == 1
-    assert s["mesh"]["isolated_volume_m3"] == pytest.approx(1e-18, rel=1e-9)
+    assert s["mesh"]["isolated_volume_m3"] == pytest.approx(1e-18, rel=1e-9, abs=0)
     # the pores are in neither phase: solid + electrolyte cells = all but pores and the enclosed voxel
     n_pores = int(np.count_nonzero(lab == 1))
     assert s["mesh"]["solid_cells"] + s["mesh"]["electrolyte_cells"] == lab.size - n_pores - 1
@@ -237,7 +237,7 @@ def test_run_leaves_enclosed_electrolyte_out_unless_kept(tmp_path, mode):
     n_e = int(np.count_nonzero(lab != 2))
     if mode == "inert":
         assert s["enclosed_electrolyte_cells"] == 1 and s["isolated_cells"] == 1
-        assert s["enclosed_electrolyte_volume_m3"] == pytest.approx(1e-18, rel=1e-9)
+        assert s["enclosed_electrolyte_volume_m3"] == pytest.approx(1e-18, rel=1e-9, abs=0)
         assert s["electrolyte_cells"] == n_e - 1
         # the pocket's six faces are no longer interface faces
         assert s["interface_faces"] == _interface_faces(lab) - 6

@@ -54,8 +54,8 @@ def test_layout_matches_interface_faces():
     lay = HalfCellLayout(m)
     assert lay.solid_b.size == lay.electrolyte_b.size == 2  # one box face split in two triangles
     assert np.array_equal(lay.solid.b_face[lay.solid_b], lay.electrolyte.b_face[lay.electrolyte_b])
-    assert lay.interface_area.sum() == pytest.approx(lay.area_yz, rel=1e-12)
-    assert lay.volume_active == pytest.approx(L_S * lay.area_yz, rel=1e-12)
+    assert lay.interface_area.sum() == pytest.approx(lay.area_yz, rel=1e-12, abs=0)
+    assert lay.volume_active == pytest.approx(L_S * lay.area_yz, rel=1e-12, abs=0)
     assert [p[0] for p in lay.periodic] == ["ymin", "zmin"]
 
 
@@ -98,7 +98,7 @@ def test_sodium_conserved_every_step_and_currents_balance(params):
     assert errs.size >= 6 and np.all(errs < 1e-8), errs.max()
     for st, info in states[1:]:
         # the interface current balances the applied current
-        assert -(st.i_if @ model.area_if) == pytest.approx(run.current, rel=1e-8)
+        assert -(st.i_if @ model.area_if) == pytest.approx(run.current, rel=1e-8, abs=0)
         assert info.nrmsd <= 1e-3
         assert st.c_e.min() > 0 and 0 < st.c_s.min() and st.c_s.max() < model.c_s_max
     # total electrolyte Na+ is conserved (anion-blocking boundaries, uniform t+)
@@ -274,8 +274,10 @@ def test_floating_cluster_with_diffusion_limited_faces_keeps_the_solid_solve_reg
     if floor is None:
         new, info = model.step(st, 1.0, current)
         assert info.nrmsd <= 1e-3
-        assert -(new.i_if @ model.area_if) == pytest.approx(current, rel=1e-8)
         gross = np.abs(new.i_if[floating]) @ model.area_if[floating]
+        # the applied current balances, up to the floating cluster's residual net current
+        # (bounded below; here 7e-5 of its gross, 7e-8 of the applied current)
+        assert -(new.i_if @ model.area_if) == pytest.approx(current, rel=2e-7, abs=0)
         assert gross > 0 and abs(new.i_if[floating] @ model.area_if[floating]) <= 1e-3 * gross
     else:
         with pytest.raises(StepFailed, match="linear solver"):

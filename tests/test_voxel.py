@@ -42,21 +42,21 @@ def test_volumes_patches_and_interfaces(image, split):
     assert np.all(mesh.cell_nface == (4 if split else 6))
     for label, name in NAMES.items():
         vol = mesh.cell_volumes[mesh.region_cells(name)].sum()
-        assert vol == pytest.approx(np.count_nonzero(image == label) * H.prod(), rel=1e-12)
+        assert vol == pytest.approx(np.count_nonzero(image == label) * H.prod(), rel=1e-12, abs=0)
     box = np.array(image.shape) * H
     for axis, (lo, hi) in enumerate([("xmin", "xmax"), ("ymin", "ymax"), ("zmin", "zmax")]):
         side = box.prod() / box[axis]
         for p in (lo, hi):
             faces = mesh.patch_faces(p)
-            assert mesh.face_areas[faces].sum() == pytest.approx(side, rel=1e-12)
+            assert mesh.face_areas[faces].sum() == pytest.approx(side, rel=1e-12, abs=0)
             assert faces.size == round(side / FACE_AREA[axis]) * (2 if split else 1)
     # boundary = the box surface only (conforming: no hanging faces inside)
-    assert mesh.face_areas[mesh.n_internal:].sum() == pytest.approx(2 * (box.prod() / box).sum(), rel=1e-12)
+    assert mesh.face_areas[mesh.n_internal:].sum() == pytest.approx(2 * (box.prod() / box).sum(), rel=1e-12, abs=0)
     for (a, b), faces in mesh.interfaces.items():
         la = [k for k, v in NAMES.items() if v == a][0]
         lb = [k for k, v in NAMES.items() if v == b][0]
         expected = voxel_faces_between(image, la, lb) @ FACE_AREA
-        assert mesh.face_areas[faces].sum() == pytest.approx(expected, rel=1e-12)
+        assert mesh.face_areas[faces].sum() == pytest.approx(expected, rel=1e-12, abs=0)
     if not split:  # exact voxel geometry
         i, j, k = np.unravel_index(np.arange(image.size), image.shape)
         centres = (np.column_stack([i, j, k]) + 0.5) * H
@@ -103,7 +103,7 @@ def test_keep_drops_regions_and_nodes(image):
         inner[1] = voxel_faces_between(wrapped[0], 3, label)[1]
         inner[2] = voxel_faces_between(wrapped[1], 3, label)[2]
         cut = mesh.face_areas[mesh.patch_faces(f"active|{name}")].sum()
-        assert cut == pytest.approx(inner @ FACE_AREA, rel=1e-12)
+        assert cut == pytest.approx(inner @ FACE_AREA, rel=1e-12, abs=0)
     # the periodic sides still pair face by face
     box = np.array(image.shape) * H
     pair_periodic(mesh, "ymin", "ymax", (0, box[1], 0), rel_tol=1e-9)
@@ -163,7 +163,7 @@ def test_voxelize_sphere_volume():
     assert labels.shape == (40, 40, 40) and labels.dtype == np.uint8
     assert names == {0: "separator", 1: "polymer", 2: "active"}
     vol = np.count_nonzero(labels == 2) * h**3
-    assert vol == pytest.approx(4 / 3 * np.pi * (10e-6) ** 3, rel=0.02)
+    assert vol == pytest.approx(4 / 3 * np.pi * (10e-6) ** 3, rel=0.02, abs=0)
     assert set(np.unique(labels)) == {1, 2}
 
 
@@ -249,7 +249,7 @@ def test_write_msh_round_trip(tmp_path, image, split, version):
     assert np.allclose(back.cell_centres, mesh.cell_centres, rtol=0, atol=1e-18)
     assert back.n_internal == mesh.n_internal
     for p in mesh.patch_names:
-        assert back.face_areas[back.patch_faces(p)].sum() == pytest.approx(mesh.face_areas[mesh.patch_faces(p)].sum(), rel=1e-12)
+        assert back.face_areas[back.patch_faces(p)].sum() == pytest.approx(mesh.face_areas[mesh.patch_faces(p)].sum(), rel=1e-12, abs=0)
 
 
 def test_write_msh_interleaved_regions(tmp_path, image):
