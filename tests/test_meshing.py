@@ -38,9 +38,16 @@ def test_mesh_packing_routes(tmp_path, packing, routes):
     R, d = 3.5, 6.5
     lens = np.pi * (4 * R + d) * (2 * R - d) ** 2 / 12  # two equal spheres at distance d
     exact_act = (3 * 4 / 3 * np.pi * R**3 + 4 / 3 * np.pi * 3.0**3 - 2 * lens) * UM**3
-    tol = 0.02 if routes[0] == "occ" else 0.06  # voxels at h/2 = 0.5 um
-    assert v_act == pytest.approx(exact_act, rel=tol)
-    assert rep["fractions"]["active"] == pytest.approx(v_act / (25 * 20 * 20 * UM**3), rel=1e-9)
+    if routes[0] == "occ":
+        # no faceting compensation by default: the triangulated sphere surfaces lie inside
+        # the spheres (inscribed polyhedra), a few per cent of volume at h = 1 um
+        assert 0.96 < v_act / exact_act < 1.0
+        res_c = mesh_packing(packing, tmp_path / "c.msh", h=1.0 * UM, routes=routes, faceting_compensation=True,
+                             log=lambda *a: None)
+        assert res_c.report["regions"]["active"]["volume_m3"] == pytest.approx(exact_act, rel=0.015, abs=0)
+    else:
+        assert v_act == pytest.approx(exact_act, rel=0.06, abs=0)  # voxels at h/2 = 0.5 um
+    assert rep["fractions"]["active"] == pytest.approx(v_act / (25 * 20 * 20 * UM**3), rel=1e-9, abs=0)
 
 
 def test_fallback_after_occ_failures_is_recorded(tmp_path, packing, monkeypatch):
@@ -126,9 +133,15 @@ def test_incomplete_or_wrong_meshes_are_rejected(packing):
 
     area = 20 * UM * 20 * UM
     good = {"patches": {"anode": {"area_m2": area}, "collector": {"area_m2": area}},
-            "fractions": {"active": 0.30, "filler_of_electrolyte": 0.05}}
+            "fractions": {"active": 0.305, "filler_of_electrolyte": 0.045}}
     packing.spec = {"measured": {"fractions": {"active": 0.31, "filler": 0.06}}}
     check_mesh_against_packing(good, packing)
+    # the issue's tolerances: 0.01 on the active fraction, 0.02 on the filler fraction of
+    # the electrolyte
+    for fr, name in (({"active": 0.2995, "filler_of_electrolyte": 0.06}, "active fraction 0.2995"),
+                     ({"active": 0.31, "filler_of_electrolyte": 0.0395}, "filler_of_electrolyte fraction 0.0395")):
+        with pytest.raises(OccMeshError, match=name):
+            check_mesh_against_packing({**good, "fractions": fr}, packing)
     holed = {**good, "patches": {"anode": {"area_m2": area}, "collector": {"area_m2": 0.36 * area}}}
     with pytest.raises(OccMeshError, match="collector covers 0.3600"):
         check_mesh_against_packing(holed, packing)
@@ -164,3 +177,37 @@ electrolyte_fraction = 0.59
     assert abs(fr["active"] - 0.54) <= 0.01
     assert abs(fr["filler_of_electrolyte"] - 0.59) <= 0.02
     assert res.report["active_clusters"]["connected_to_collector_fraction"] > 0.9
+
+
+SMALL_SPEC = """
+[box]
+lateral_um = [20.0, 20.0]
+cathode_thickness_um = 30.0
+separator_thickness_um = 5.0
+[[species]]
+name = "active"
+diameter_um = 8.0
+volume_fraction = 0.54
+[[species]]
+name = "filler"
+diameter_um = 4.0
+electrolyte_fraction = 0.59
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_occ_meshes_of_packings_meet_the_fraction_targets(tmp_path, seed):
+    """Issue tolerances on OCC meshes (about 150 spheres, h = 1.2 um, 1-2 min each): the
+    clean-up's volume change is restored, what is left is the faceting (mesh below the
+    packing by ~0.004 active, ~0.01 filler fraction of the electrolyte)."""
+    from ssbfv.microstructure import load_spec, pack
+
+    (tmp_path / "s.toml").write_text(SMALL_SPEC)
+    packing = pack(load_spec(tmp_path / "s.toml"), seed=seed)
+    res = mesh_packing(packing, tmp_path / "o.msh", routes=("occ", "occ-shifted"), log=lambda *a: None)
+    fr = res.report["fractions"]
+    assert abs(fr["active"] - 0.54) <= 0.01
+    assert abs(fr["filler_of_electrolyte"] - 0.59) <= 0.02
+    rest = res.report["route_details"]["volume_restoration"]
+    assert rest["after"] == pytest.approx(rest["target"], abs=3e-4)

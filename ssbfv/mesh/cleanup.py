@@ -144,3 +144,65 @@ def clean_spheres(centres, radii, species, box, separator_thickness, clearance, 
     disp[:, 2] -= lz * np.round(disp[:, 2] / lz)
     dn = np.linalg.norm(disp, axis=1)
     return c, CleanupReport(rounds, int(np.count_nonzero(dn > 0)), float(dn.max(initial=0.0)), n_viol)
+
+
+@dataclass
+class VolumeRestoration:
+    scale: list  # radius factor per species
+    target: list  # share of the cathode volume per species (voxel-measured, before the clean-up)
+    before: list  # share after the clean-up, radii unscaled
+    after: list  # share after the clean-up, radii scaled
+    measurements: int
+
+
+def _species_shares(centres, radii, species, n_species, x_range, lateral, voxel):
+    from ..microstructure.volume import label_image
+
+    labels, _ = label_image(centres, radii, species, x_range, lateral, voxel, n_species)
+    counts = np.bincount(labels.ravel(), minlength=n_species + 1).astype(np.float64)
+    return counts[1:] / counts.sum()
+
+
+def restore_volumes(centres, radii, species, n_species, x_range, lateral, target_centres, voxel=0.25e-6,
+                    tol=2e-4, max_iter=12) -> tuple[np.ndarray, VolumeRestoration]:
+    """Radius factors per species that give the cleaned spheres the volumes they had before
+    the clean-up.
+
+    The clean-up's moves change the overlaps, and with them each species' share of the
+    cathode (on dense packings by several per cent of the filler volume). Each species'
+    radii are scaled by one factor s_k so that its share of the cathode slab, measured on
+    voxels of edge ``voxel`` [m] exactly as the packing generator measures it (earlier
+    species win where spheres overlap), equals its share with the original centres
+    ``target_centres`` and radii. Species are solved in priority order (species k's share
+    depends on s_0 .. s_k only), each by the secant method on the monotone share(s_k),
+    to ``tol`` (absolute share) or ``max_iter`` measurements.
+
+    Returns (radii * s[species], VolumeRestoration). Lengths in m.
+    """
+    r = np.asarray(radii, dtype=np.float64)
+    sp = np.asarray(species, dtype=np.int64)
+    args = (n_species, x_range, lateral, voxel)
+    target = _species_shares(target_centres, r, sp, *args)
+    before = _species_shares(centres, r, sp, *args)
+    s = np.ones(n_species)
+    got = before.copy()
+    n_meas = 2
+    for k in range(n_species):
+        if target[k] <= 0 or not np.any(sp == k):
+            continue
+        s_prev, g_prev = 1.0, got[k]
+        s_k = (target[k] / max(g_prev, 1e-12)) ** (1.0 / 3.0)
+        for _ in range(max_iter):
+            s[k] = s_k
+            got = _species_shares(centres, r * s[sp], sp, *args)
+            n_meas += 1
+            if abs(got[k] - target[k]) <= tol:
+                break
+            slope = (got[k] - g_prev) / (s_k - s_prev) if s_k != s_prev else 0.0
+            s_prev, g_prev = s_k, got[k]
+            if slope > 0:
+                s_k = s_k + (target[k] - got[k]) / slope
+            else:  # flat or noisy: a volume-ratio step
+                s_k = s_k * (target[k] / max(got[k], 1e-12)) ** (1.0 / 3.0)
+            s_k = float(np.clip(s_k, 0.8, 1.25))
+    return r * s[sp], VolumeRestoration(s.tolist(), target.tolist(), before.tolist(), got.tolist(), n_meas)
