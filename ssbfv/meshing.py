@@ -65,7 +65,9 @@ def _try_occ(packing, path, centres, h, clearance_rel, occ_options, time_limit_s
     job = {"path": os.path.abspath(path), "h": float(h), "clearance": float(clearance_rel * h),
            "faceting_compensation": bool(faceting_compensation),
            "separator_thickness": float(packing.separator_thickness),
-           "species_names": list(packing.species_names), "occ_options": occ_options}
+           "species_names": list(packing.species_names), "occ_options": occ_options,
+           # the restoration measures shares on the grid the packing's fractions were measured on
+           "measure_voxel": float((packing.spec or {}).get("packing", {}).get("voxel_um", 0.25)) * UM}
     arrays = {"centres": np.asarray(centres, dtype=np.float64), "radii": packing.radii,
               "species": packing.species, "box": packing.box}
     info = run_isolated(job, arrays, time_limit_s=time_limit_s) if isolate else attempt(job, arrays)

@@ -73,7 +73,7 @@ def attempt(job: dict, arrays: dict) -> dict:
     c, cleanup = clean_spheres(arrays["centres"], compensated_radii(r, h, curvature_points), species, box, sep,
                                float(job["clearance"]))
     radii, restoration = restore_volumes(c, r, species, len(job["species_names"]), (sep, box[0]), box[1:],
-                                         arrays["centres"])
+                                         arrays["centres"], voxel=float(job.get("measure_voxel", 0.25e-6)))
     if job.get("faceting_compensation", False):
         radii = compensated_radii(radii, h, curvature_points)
     res = mesh_spheres_occ(job["path"], c, radii, species, tuple(job["species_names"]), box, sep, h,
@@ -87,7 +87,8 @@ def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None) -> 
     ``wall_s`` of the child) or raise OccMeshError for a failure, a crash or the time limit.
 
     job : JSON-serialisable inputs (``path``, ``h`` [m], ``clearance`` [m],
-        ``separator_thickness`` [m], ``species_names``, ``occ_options``)
+        ``separator_thickness`` [m], ``species_names``, ``occ_options``, optional
+        ``measure_voxel`` [m] for the volume restoration, ``faceting_compensation``)
     arrays : ``centres`` (n, 3), ``radii`` (n,), ``species`` (n,), ``box`` (3,) [m]
     time_limit_s : wall-clock limit [s] for the child (None: no limit)
     """
