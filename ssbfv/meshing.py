@@ -61,7 +61,7 @@ def _shifted(centres, box, fraction):
 
 
 def _try_occ(packing, path, centres, h, clearance_rel, occ_options, time_limit_s=None, isolate=True,
-             faceting_compensation=False):
+             faceting_compensation=False, progress=None):
     job = {"path": os.path.abspath(path), "h": float(h), "clearance": float(clearance_rel * h),
            "faceting_compensation": bool(faceting_compensation),
            "separator_thickness": float(packing.separator_thickness),
@@ -70,7 +70,7 @@ def _try_occ(packing, path, centres, h, clearance_rel, occ_options, time_limit_s
            "measure_voxel": float((packing.spec or {}).get("packing", {}).get("voxel_um", 0.25)) * UM}
     arrays = {"centres": np.asarray(centres, dtype=np.float64), "radii": packing.radii,
               "species": packing.species, "box": packing.box}
-    info = run_isolated(job, arrays, time_limit_s=time_limit_s) if isolate else attempt(job, arrays)
+    info = run_isolated(job, arrays, time_limit_s=time_limit_s, progress=progress) if isolate else attempt(job, arrays)
     mesh = read(path, scale=UM)
     return mesh, info
 
@@ -163,6 +163,7 @@ def mesh_packing(packing, path, h=None, h_rel=0.3, routes=ROUTES, clearance_rel=
         if route != "voxel":
             limit = "" if occ_time_limit_s is None else f" (time limit {occ_time_limit_s:g} s)"
             log(f"mesh: trying route {route}{limit}")
+            occ_kw["progress"] = lambda s, route=route: log(f"mesh: route {route} still running after {s:.0f} s")
         try:
             if route == "occ":
                 mesh, info = _try_occ(packing, path, packing.centres, h, clearance_rel, occ_options, **occ_kw)

@@ -121,6 +121,36 @@ def test_a_crashed_occ_process_is_a_route_failure(tmp_path, packing, monkeypatch
                      occ_options={"no_such_option": 1}, log=lambda *a: None)
 
 
+def test_long_occ_attempts_report_progress_and_stop_at_the_limit(tmp_path, monkeypatch):
+    """The parent reports the elapsed time every progress interval while the child runs,
+    and kills it at the limit (a stand-in child that sleeps, then exits with code 3)."""
+    import stat
+    import sys
+    import time
+
+    from ssbfv.mesh.occ import OccMeshError
+    from ssbfv.mesh.occ_worker import run_isolated
+
+    def fake_child(seconds):
+        exe = tmp_path / f"sleeper_{seconds}"
+        exe.write_text(f"#!/bin/sh\nsleep {seconds}\nexit 3\n")
+        exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+        monkeypatch.setattr(sys, "executable", str(exe))
+
+    job, arrays = {"path": str(tmp_path / "x.msh")}, {"radii": np.ones(1)}
+    fake_child(0.5)
+    seen = []
+    with pytest.raises(OccMeshError, match="exited with code 3"):
+        run_isolated(job, arrays, progress=seen.append, progress_interval_s=0.1)
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] < 0.6
+    fake_child(30)
+    seen.clear()
+    t0 = time.perf_counter()
+    with pytest.raises(OccMeshError, match="stopped after 0.35 s"):
+        run_isolated(job, arrays, time_limit_s=0.35, progress=seen.append, progress_interval_s=0.1)
+    assert time.perf_counter() - t0 < 5 and len(seen) >= 2 and max(seen) < 0.35
+
+
 def test_voxel_size_divides_box():
     v = voxel_size_for((120e-6, 40e-6, 40e-6), 0.6e-6)
     n = np.array([120, 40, 40]) * 1e-6 / v

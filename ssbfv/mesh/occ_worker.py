@@ -82,7 +82,8 @@ def attempt(job: dict, arrays: dict) -> dict:
             "occ": {"tets": res.n_tets, "times": res.times, "periodic_refinement": res.periodic_refinement}}
 
 
-def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None) -> dict:
+def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, progress=None,
+                 progress_interval_s: float = 60.0) -> dict:
     """Run :func:`attempt` in a child process; return its details (plus ``peak_rss_mb`` and
     ``wall_s`` of the child) or raise OccMeshError for a failure, a crash or the time limit.
 
@@ -91,6 +92,8 @@ def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None) -> 
         ``measure_voxel`` [m] for the volume restoration, ``faceting_compensation``)
     arrays : ``centres`` (n, 3), ``radii`` (n,), ``species`` (n,), ``box`` (3,) [m]
     time_limit_s : wall-clock limit [s] for the child (None: no limit)
+    progress : called with the elapsed seconds every ``progress_interval_s`` while the child
+        runs (a long attempt is not silent)
     """
     if time_limit_s is not None and not time_limit_s > 0:
         raise ValueError(f"time_limit_s must be > 0 (or None), got {time_limit_s}")
@@ -103,14 +106,26 @@ def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None) -> 
             proc = subprocess.Popen([sys.executable, "-m", "ssbfv.mesh.occ_worker", d], stdout=log,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             try:
-                proc.wait(timeout=time_limit_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                raise OccMeshError(f"time limit: the OCC attempt was stopped after {time_limit_s:g} s") from None
+                while True:
+                    elapsed = time.perf_counter() - t0
+                    wait = progress_interval_s if progress is not None else None
+                    if time_limit_s is not None:
+                        left = time_limit_s - elapsed
+                        if left <= 0:
+                            proc.kill()
+                            proc.wait()
+                            raise OccMeshError(f"time limit: the OCC attempt was stopped after {time_limit_s:g} s")
+                        wait = left if wait is None else min(wait, left)
+                    try:
+                        proc.wait(timeout=wait)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if progress is not None and (time_limit_s is None or time.perf_counter() - t0 < time_limit_s):
+                            progress(time.perf_counter() - t0)
             except BaseException:  # KeyboardInterrupt, SystemExit: never leave gmsh running
-                proc.kill()
-                proc.wait()
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
                 raise
         wall = time.perf_counter() - t0
         result_path = os.path.join(d, "result.json")
