@@ -11,6 +11,8 @@ from ssbfv.case.output import COLUMNS
 from ssbfv.cli import main
 from ssbfv.mesh import from_labels, write_msh
 
+from helpers import nvp_filler_spec
+
 CASE = """
 [case]
 name = "tiny"
@@ -271,20 +273,7 @@ def test_occ_time_limit_of_a_case(tmp_path):
 
     d = tmp_path / "occ"
     d.mkdir()
-    (d / "packing.toml").write_text("""seed = 2
-[box]
-lateral_um = [10.0, 10.0]
-cathode_thickness_um = 16.0
-separator_thickness_um = 4.0
-[[species]]
-name = "active"
-diameter_um = 8.0
-volume_fraction = 0.54
-[[species]]
-name = "filler"
-diameter_um = 4.0
-electrolyte_fraction = 0.59
-""")
+    (d / "packing.toml").write_text(nvp_filler_spec(lateral=10.0, cathode=16.0, separator=4.0, seed=2))
     geo = 'packing = "packing.toml"\nmesher = "occ"\nelement_size_um = 1.2\nocc_time_limit_s = 0.05'
     (d / "case.toml").write_text(CASE.replace('mesh = "mesh.msh"', geo))
     mesh, info = build_mesh(load_case(d), log=lambda *a: None)

@@ -9,6 +9,8 @@ from ssbfv.mesh import pair_periodic, read
 from ssbfv.meshing import mesh_packing, voxel_size_for
 from ssbfv.microstructure import Packing
 
+from helpers import nvp_filler_spec
+
 UM = 1e-6
 
 
@@ -184,23 +186,9 @@ def test_incomplete_or_wrong_meshes_are_rejected(packing):
 def test_voxel_meshes_of_packings_meet_the_fraction_targets(tmp_path, seed):
     """Issue tolerance: +-0.01 active, +-0.02 filler fraction of the electrolyte, measured
     on the mesh against the targets of the spec."""
-    spec_text = """
-[box]
-lateral_um = [20.0, 20.0]
-cathode_thickness_um = 30.0
-separator_thickness_um = 5.0
-[[species]]
-name = "active"
-diameter_um = 8.0
-volume_fraction = 0.54
-[[species]]
-name = "filler"
-diameter_um = 4.0
-electrolyte_fraction = 0.59
-"""
     from ssbfv.microstructure import load_spec, pack
 
-    (tmp_path / "s.toml").write_text(spec_text)
+    (tmp_path / "s.toml").write_text(nvp_filler_spec())
     packing = pack(load_spec(tmp_path / "s.toml"), seed=seed)
     res = mesh_packing(packing, tmp_path / "v.msh", h=1.0 * UM, routes=("voxel",), log=lambda *a: None)
     fr = res.report["fractions"]
@@ -209,20 +197,6 @@ electrolyte_fraction = 0.59
     assert res.report["active_clusters"]["connected_to_collector_fraction"] > 0.9
 
 
-SMALL_SPEC = """
-[box]
-lateral_um = [20.0, 20.0]
-cathode_thickness_um = 30.0
-separator_thickness_um = 5.0
-[[species]]
-name = "active"
-diameter_um = 8.0
-volume_fraction = 0.54
-[[species]]
-name = "filler"
-diameter_um = 4.0
-electrolyte_fraction = 0.59
-"""
 
 
 @pytest.mark.slow
@@ -233,7 +207,7 @@ def test_occ_meshes_of_packings_meet_the_fraction_targets(tmp_path, seed):
     packing by ~0.004 active, 0.013-0.016 filler fraction of the electrolyte)."""
     from ssbfv.microstructure import load_spec, pack
 
-    (tmp_path / "s.toml").write_text(SMALL_SPEC)
+    (tmp_path / "s.toml").write_text(nvp_filler_spec())
     packing = pack(load_spec(tmp_path / "s.toml"), seed=seed)
     res = mesh_packing(packing, tmp_path / "o.msh", routes=("occ", "occ-shifted"), log=lambda *a: None)
     fr = res.report["fractions"]
