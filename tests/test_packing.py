@@ -11,23 +11,11 @@ from ssbfv.microstructure import (InfeasiblePackingError, Packing, PackingSpec, 
 from ssbfv.microstructure.generator import pack_command
 from ssbfv.microstructure.spec import SizeDistribution
 
+from helpers import nvp_filler_spec
+
 UM = 1e-6
 
-REFERENCE_TOML = """
-seed = 1
-[box]
-lateral_um = [40.0, 40.0]       # y, z periods
-cathode_thickness_um = 100.0
-separator_thickness_um = 20.0
-[[species]]
-name = "active"
-diameter_um = 8.0
-volume_fraction = 0.54
-[[species]]
-name = "filler"
-diameter_um = 4.0
-electrolyte_fraction = 0.59
-"""
+REFERENCE_TOML = nvp_filler_spec(lateral=40.0, cathode=100.0, separator=20.0, seed=1)
 
 
 def spec_dict(active=0.54, filler=0.59, seed=1, lateral=20.0, cathode=30.0, separator=10.0, d_active=8.0,
