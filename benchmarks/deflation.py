@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 
 
-def _run(case: Path, deflate: bool, dts, from_checkpoint: bool):
+def run_setting(case: Path, configure, dts, from_checkpoint: bool):
+    """Build the case's model, apply ``configure(model)``, and time the potentials-only
+    solve and one step per dt (module doc). Returns (cells, rows, per-field stats)."""
     from ssbfv.case.check import check_case
     from ssbfv.case.checkpoint import load_checkpoint
     from ssbfv.case.geometry import build_mesh
@@ -34,9 +36,7 @@ def _run(case: Path, deflate: bool, dts, from_checkpoint: bool):
     cfg = check_case(case)
     mesh, _ = build_mesh(cfg, log=lambda *a, **k: None)
     layout, model, run = build_model(cfg, mesh)
-    for solver in model.lin.values():
-        if hasattr(solver, "deflate_components"):
-            solver.deflate_components = deflate
+    configure(model)
     if from_checkpoint:
         state = load_checkpoint(cfg.output_dir / "checkpoint.h5")["state"]
     else:
@@ -61,6 +61,32 @@ def _run(case: Path, deflate: bool, dts, from_checkpoint: bool):
     return mesh.n_cells, rows, stats
 
 
+def set_deflation(deflate: bool):
+    def configure(model):
+        for solver in model.lin.values():
+            if hasattr(solver, "deflate_components"):
+                solver.deflate_components = deflate
+    return configure
+
+
+def print_comparison(results: dict, extra_column: str = "deflated components"):
+    """Tables of two settings {label: run_setting(...)}, the first one the reference."""
+    (la, ra), (lb, rb) = results.items()
+    print(f"| setting | field | {extra_column} | solves | CG iterations / solve | solve + setup s |")
+    print("|---|---|---|---|---|---|")
+    for label, res in results.items():
+        for name, (comps, solves, its, t) in res[2].items():
+            print(f"| {label} | {name} | {comps} | {solves} | {its / max(solves, 1):.1f} | {t:.2f} |")
+    print(f"\n| solve | outer ({la} / {lb}) | wall s ({la} / {lb}) | ratio | max |i_{la} - i_{lb}| / max |i| |")
+    print("|---|---|---|---|---|")
+    for a, b in zip(ra[1], rb[1]):
+        diff = "-"
+        if a[3] is not None and b[3] is not None:
+            diff = f"{abs(a[3] - b[3]).max() / max(abs(a[3]).max(), 1e-300):.1e}"
+        print(f"| {a[0]} | {a[1]} / {b[1]} | {a[2]:.1f} / {b[2]:.1f} | {b[2] / a[2]:.2f} | {diff} |")
+    print(f"\npeak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("case", type=Path)
@@ -70,24 +96,10 @@ def main(argv=None):
     dts = [float(v) for v in args.dt.split(",") if v]
     print(f"# {args.case}, {platform.node()}, {platform.processor() or platform.machine()}, "
           f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}")
-    results = {}
-    for deflate in (False, True):
-        results[deflate] = _run(args.case, deflate, dts, args.from_checkpoint)
-    n_cells = results[True][0]
-    print(f"\ncells {n_cells}; start: {'checkpoint' if args.from_checkpoint else 't = 0'}\n")
-    print("| deflation | field | deflated components | solves | CG iterations / solve | solve + setup s |")
-    print("|---|---|---|---|---|---|")
-    for deflate in (False, True):
-        for name, (comps, solves, its, t) in results[deflate][2].items():
-            print(f"| {'on' if deflate else 'off'} | {name} | {comps} | {solves} | {its / max(solves, 1):.1f} | {t:.2f} |")
-    print("\n| solve | outer (off / on) | wall s (off / on) | ratio | max |i_off - i_on| / max |i| |")
-    print("|---|---|---|---|---|")
-    for a, b in zip(results[False][1], results[True][1]):
-        diff = "-"
-        if a[3] is not None and b[3] is not None:
-            diff = f"{abs(a[3] - b[3]).max() / max(abs(a[3]).max(), 1e-300):.1e}"
-        print(f"| {a[0]} | {a[1]} / {b[1]} | {a[2]:.1f} / {b[2]:.1f} | {b[2] / a[2]:.2f} | {diff} |")
-    print(f"\npeak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    results = {label: run_setting(args.case, set_deflation(on), dts, args.from_checkpoint)
+               for label, on in (("off", False), ("on", True))}
+    print(f"\ncells {results['on'][0]}; start: {'checkpoint' if args.from_checkpoint else 't = 0'}\n")
+    print_comparison(results)
 
 
 if __name__ == "__main__":

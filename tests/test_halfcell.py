@@ -287,6 +287,30 @@ def test_floating_cluster_with_diffusion_limited_faces_keeps_the_solid_solve_reg
 def test_conductance_floor_is_checked():
     with pytest.raises(ValueError, match="conductance_floor"):
         CouplingOptions(conductance_floor=-1e-3)
+    with pytest.raises(ValueError, match="amg_electrolyte"):
+        CouplingOptions(amg_electrolyte="gamg")
+
+
+def test_amg_choice_per_domain_gives_the_same_step(params):
+    """Electrolyte fields on classical AMG (the default), solid fields on smoothed
+    aggregation: the step equals the all-smoothed-aggregation one to the linear tolerance."""
+    from ssbfv.solver.amg import ClassicalHierarchy, SmoothedAggregationHierarchy
+
+    mesh = from_labels(patterned_labels(), 1e-6, NAMES, patches=PATCHES, split_tets=False)
+    lay = HalfCellLayout(mesh)
+    results = {}
+    for amg in ("rs", "csr"):
+        model = HalfCellModel(lay, params, CouplingOptions(direct_below=0, amg_electrolyte=amg))
+        current = 0.5 * model.one_c_current()
+        st, _ = model.step(model.initial_state(0.5, current=current), None, current)
+        new, info = model.step(st, 5.0, current)
+        kind = {k: type(v.hierarchy) for k, v in model.lin.items()}
+        assert kind["phi_s"] is kind["c_s"] is SmoothedAggregationHierarchy
+        assert kind["psi_e"] is kind["c_e"] is (ClassicalHierarchy if amg == "rs" else SmoothedAggregationHierarchy)
+        results[amg] = (model.voltage(new), new.c_e, new.c_s)
+    assert results["rs"][0] == pytest.approx(results["csr"][0], rel=0, abs=1e-9)
+    assert np.max(np.abs(results["rs"][1] - results["csr"][1])) <= 1e-8 * np.max(results["csr"][1])
+    assert np.max(np.abs(results["rs"][2] - results["csr"][2])) <= 1e-8 * np.max(results["csr"][2])
 
 
 def test_law_check_equals_the_explicit_law_away_from_bounds_and_is_continuous_at_one(params):

@@ -40,7 +40,48 @@ class Level:
     R: sp.csr_matrix | None = None
 
 
-class SmoothedAggregationHierarchy:
+class AmgHierarchy:
+    """Levels (A, P, R) and a coarse pseudo-inverse, applied as one symmetric cycle: forward
+    Gauss-Seidel before and backward Gauss-Seidel after the coarse correction (needed by
+    CG), visiting each coarse level once (V) or twice (W). Subclasses build the levels."""
+
+    levels: list
+    coarse_inverse: np.ndarray
+    cycle: str = "V"
+
+    def _set_coarse(self):
+        coarse = self.levels[-1].A.toarray()
+        self.coarse_inverse = np.linalg.pinv(coarse) if coarse.size else coarse
+
+    # ------------------------------------------------------------------ info
+    def operator_complexity(self) -> float:
+        return sum(L.A.nnz for L in self.levels) / self.levels[0].A.nnz
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{L.A.shape[0]}" for L in self.levels)
+        return f"{type(self).__name__}(levels=[{sizes}], operator complexity {self.operator_complexity():.2f}, {self.cycle}-cycle)"
+
+    # ------------------------------------------------------------------ cycle
+    def __call__(self, b: np.ndarray) -> np.ndarray:
+        """Apply one cycle to b (zero initial guess): an approximation of A^-1 b."""
+        return self._cycle(0, np.asarray(b, dtype=np.float64))
+
+    def _cycle(self, lvl, b):
+        if lvl == len(self.levels) - 1:
+            return self.coarse_inverse @ b
+        L = self.levels[lvl]
+        A = L.A
+        n = A.shape[0]
+        x = np.zeros(n)
+        amg_core.gauss_seidel(A.indptr, A.indices, A.data, x, b, 0, n, 1)
+        rc = L.R @ (b - A @ x)
+        ec = self._cycle(lvl + 1, rc)
+        if self.cycle == "W" and lvl + 1 < len(self.levels) - 1:
+            ec += self._cycle(lvl + 1, rc - self.levels[lvl + 1].A @ ec)
+        x += L.P @ ec
+        amg_core.gauss_seidel(A.indptr, A.indices, A.data, x, b, n - 1, -1, -1)
+        return x
+class SmoothedAggregationHierarchy(AmgHierarchy):
     """Smoothed-aggregation AMG levels for a symmetric (positive semi-definite) CSR matrix.
 
     Parameters
@@ -86,34 +127,44 @@ class SmoothedAggregationHierarchy:
             self.levels[-1].P = P
             self.levels[-1].R = P.T  # a CSC view of P: restriction without a copy
             self.levels.append(Level(Ac))
-        coarse = self.levels[-1].A.toarray()
-        self.coarse_inverse = np.linalg.pinv(coarse) if coarse.size else coarse
+        self._set_coarse()
 
-    # ------------------------------------------------------------------ info
-    def operator_complexity(self) -> float:
-        return sum(L.A.nnz for L in self.levels) / self.levels[0].A.nnz
 
-    def __repr__(self) -> str:
-        sizes = ", ".join(f"{L.A.shape[0]}" for L in self.levels)
-        return f"SmoothedAggregationHierarchy(levels=[{sizes}], operator complexity {self.operator_complexity():.2f}, {self.cycle}-cycle)"
 
-    # ------------------------------------------------------------------ cycle
-    def __call__(self, b: np.ndarray) -> np.ndarray:
-        """Apply one cycle to b (zero initial guess): an approximation of A^-1 b."""
-        return self._cycle(0, np.asarray(b, dtype=np.float64))
+class ClassicalHierarchy(AmgHierarchy):
+    """Classical (Ruge–Stüben) AMG levels for a symmetric M-matrix, built by pyamg
+    (``pyamg.ruge_stuben_solver``: classical strength of connection with threshold theta,
+    Ruge–Stüben C/F splitting, classical interpolation, R = P^T), cycled as the other
+    hierarchies (forward / backward Gauss-Seidel).
 
-    def _cycle(self, lvl, b):
-        if lvl == len(self.levels) - 1:
-            return self.coarse_inverse @ b
-        L = self.levels[lvl]
-        A = L.A
-        n = A.shape[0]
-        x = np.zeros(n)
-        amg_core.gauss_seidel(A.indptr, A.indices, A.data, x, b, 0, n, 1)
-        rc = L.R @ (b - A @ x)
-        ec = self._cycle(lvl + 1, rc)
-        if self.cycle == "W" and lvl + 1 < len(self.levels) - 1:
-            ec += self._cycle(lvl + 1, rc - self.levels[lvl + 1].A @ ec)
-        x += L.P @ ec
-        amg_core.gauss_seidel(A.indptr, A.indices, A.data, x, b, n - 1, -1, -1)
-        return x
+    Why: where the coefficient jumps by orders of magnitude between neighbouring cells (the
+    electrolyte potential late in a discharge: kappa of a depleted polymer at its floor next
+    to NaSICON, a diagonal range of 1.5e6), aggregation with theta = 0 groups cells across the
+    jumps and the cycle no longer reduces the error there; classical coarsening follows the
+    strong couplings and interpolates along them (benchmarks/RESULTS.md, "Classical AMG for
+    high-contrast coefficients").
+
+    Parameters
+    ----------
+    A : CSR matrix; theta : classical strength threshold; max_coarse, max_levels : as
+    :class:`SmoothedAggregationHierarchy`; cycle : "V" or "W"
+    """
+
+    def __init__(self, A, theta=0.25, max_coarse=500, max_levels=15, cycle="V"):
+        import pyamg
+
+        if cycle not in ("V", "W"):
+            raise ValueError("cycle must be 'V' or 'W'")
+        self.cycle = cycle
+        A = sp.csr_matrix(A)
+        A.sort_indices()
+        ml = pyamg.ruge_stuben_solver(A, strength=("classical", {"theta": theta}), max_coarse=max_coarse,
+                                      max_levels=max_levels, keep=False)
+        self.levels = []
+        for lvl in ml.levels:
+            L = Level(sp.csr_matrix(lvl.A))
+            if hasattr(lvl, "P"):
+                L.P = sp.csr_matrix(lvl.P)
+                L.R = L.P.T  # a CSC view: restriction without a copy
+            self.levels.append(L)
+        self._set_coarse()

@@ -96,6 +96,14 @@ class CouplingOptions:
     stall_window : fail a step early when the best of the last stall_window iterations is
         not at least 2x better (in units of the tolerances) than all before (0: never)
     direct_below : domains up to this many cells use a sparse LU instead of CG + AMG
+    amg_solid, amg_electrolyte : AMG hierarchy of the CG preconditioner for the solid fields
+        (phi_s, c_s) and the electrolyte fields (psi_e, c_e): "csr" (smoothed aggregation,
+        :class:`ssbfv.solver.amg.SmoothedAggregationHierarchy`) or "rs" (classical
+        Ruge–Stüben, :class:`ssbfv.solver.amg.ClassicalHierarchy`). The solid coefficients
+        are uniform, where smoothed aggregation is the cheaper of the two; the electrolyte
+        ones jump between polymer and NaSICON and, late in a discharge, by a factor of 1e6
+        where the polymer is depleted (kappa at its floor), where smoothed aggregation needed
+        ~400 CG iterations per solve and classical AMG ~20 (benchmarks/RESULTS.md)
     correctors : extra non-orthogonal corrector solves per field and outer iteration (the
         first solve uses the previous iterate's gradient; 0 leaves the whole correction to
         the outer loop, which converges more slowly on skewed tetrahedra)
@@ -125,8 +133,13 @@ class CouplingOptions:
     stall_window: int = 8
     direct_below: int = 3000
     conductance_floor: float = 1e-4
+    amg_solid: str = "csr"
+    amg_electrolyte: str = "rs"
 
     def __post_init__(self):
+        for name in ("amg_solid", "amg_electrolyte"):
+            if getattr(self, name) not in ("csr", "rs", "pyamg"):
+                raise ValueError(f"{name} must be 'csr', 'rs' or 'pyamg', got {getattr(self, name)!r}")
         if not (0 < self.relaxation <= 1):
             raise ValueError(f"relaxation must be in (0, 1], got {self.relaxation}")
         if not (self.nrmsd_tol > 0 and self.conc_tol > 0 and self.linear_tol > 0):
@@ -301,7 +314,8 @@ class HalfCellModel:
     options : CouplingOptions
     material_of_region : optional {electrolyte region: material of the parameter set}
     linear_solver : callable returning a fresh LinearSolver (one per field is made); default
-        sparse LU for small domains (``options.direct_below``), CG + AMG otherwise
+        sparse LU for small domains (``options.direct_below``), CG + AMG otherwise (the
+        hierarchy per domain: ``options.amg_solid``, ``options.amg_electrolyte``)
     """
 
     def __init__(self, layout, params, options: CouplingOptions | None = None, material_of_region=None,
@@ -331,10 +345,12 @@ class HalfCellModel:
         self.op_Ds = DiffusionOperator(s, np.full(s.n_cells, self.D_s))
         self.op_De = DiffusionOperator(e, self.materials.D_e)
         if linear_solver is None:
-            small = max(s.n_cells, e.n_cells) <= self.options.direct_below
-            linear_solver = DirectSolver if small else (lambda: AmgCgSolver(tol=self.options.linear_tol))
-        make = linear_solver
-        self.lin = {k: make() for k in ("phi_s", "c_s", "psi_e", "c_e")}
+            opt = self.options
+            small = max(s.n_cells, e.n_cells) <= opt.direct_below
+            amg = {"phi_s": opt.amg_solid, "c_s": opt.amg_solid, "psi_e": opt.amg_electrolyte, "c_e": opt.amg_electrolyte}
+            self.lin = {k: DirectSolver() if small else AmgCgSolver(tol=opt.linear_tol, amg=a) for k, a in amg.items()}
+        else:
+            self.lin = {k: linear_solver() for k in ("phi_s", "c_s", "psi_e", "c_e")}
         # orthogonal meshes (voxel hexahedra) need no non-orthogonal correction solves
         self.correctors = {id(d): (self.options.correctors if _nonorthogonality(d) > 1e-10 else 0) for d in (s, e)}
         self.vol_s = s.cell_volumes

@@ -4,7 +4,7 @@ The physics only calls ``solver.solve(A, b, x0) -> (x, LinearSolveInfo)``; a dis
 backend (PETSc) can implement the same interface later.
 
 ``AmgCgSolver``: conjugate gradients preconditioned by one cycle of smoothed-aggregation
-AMG (pyamg's kernels, see ``amg``). The AMG hierarchy is the expensive part, so it is kept and reused while the
+or classical AMG (pyamg's kernels, see ``amg``). The AMG hierarchy is the expensive part, so it is kept and reused while the
 matrix keeps its pattern and its values change little; it is rebuilt when
 
 - there is none yet, or the matrix shape / number of non-zeros changed;
@@ -43,7 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.csgraph  # noqa: F401  (sp.csgraph)
 
-from .amg import SmoothedAggregationHierarchy
+from .amg import ClassicalHierarchy, SmoothedAggregationHierarchy
 
 
 class LinearSolveError(RuntimeError):
@@ -123,7 +123,10 @@ class AmgCgSolver(LinearSolver):
     rebuild_change : relative matrix change that triggers a rebuild
     rebuild_growth : iteration growth factor that triggers a rebuild
     amg : "csr" (default: :class:`ssbfv.solver.amg.SmoothedAggregationHierarchy`, built from
-        pyamg's kernels in CSR, W-cycle) or "pyamg" (``pyamg.smoothed_aggregation_solver``
+        pyamg's kernels in CSR, W-cycle), "rs" (:class:`ssbfv.solver.amg.ClassicalHierarchy`,
+        classical Ruge–Stüben AMG, V-cycle: for coefficients that jump by orders of
+        magnitude between neighbouring cells, where smoothed aggregation with theta = 0
+        needs hundreds of iterations) or "pyamg" (``pyamg.smoothed_aggregation_solver``
         with ``amg_options``, V-cycle; slower, kept for comparison)
     amg_options : keyword arguments for the chosen hierarchy builder
     raise_on_failure : raise LinearSolveError when the tolerance is not reached
@@ -147,8 +150,8 @@ class AmgCgSolver(LinearSolver):
     def __init__(self, tol=1e-10, maxiter=1000, rebuild_change=0.3, rebuild_growth=1.5,
                  amg="csr", amg_options=None, raise_on_failure=True, deflate_components=True,
                  max_components=2000, weak_ratio=1e-3):
-        if amg not in ("csr", "pyamg"):
-            raise ValueError("amg must be 'csr' or 'pyamg'")
+        if amg not in ("csr", "rs", "pyamg"):
+            raise ValueError("amg must be 'csr', 'rs' or 'pyamg'")
         self.tol = tol
         self.maxiter = maxiter
         self.rebuild_change = rebuild_change
@@ -188,6 +191,9 @@ class AmgCgSolver(LinearSolver):
 
             self.hierarchy = pyamg.smoothed_aggregation_solver(A, **self.amg_options)
             self._precond = self.hierarchy.aspreconditioner(cycle="V")
+        elif self.amg == "rs":
+            self.hierarchy = ClassicalHierarchy(A, **self.amg_options)
+            self._precond = self.hierarchy
         else:
             self.hierarchy = SmoothedAggregationHierarchy(A, **self.amg_options)
             self._precond = self.hierarchy
