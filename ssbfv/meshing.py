@@ -163,7 +163,8 @@ def mesh_packing(packing, path, h=None, h_rel=0.3, routes=ROUTES, clearance_rel=
         if route != "voxel":
             limit = "" if occ_time_limit_s is None else f" (time limit {occ_time_limit_s:g} s)"
             log(f"mesh: trying route {route}{limit}")
-            occ_kw["progress"] = lambda s, route=route: log(f"mesh: route {route} still running after {s:.0f} s")
+            occ_kw["progress"] = lambda s, where, route=route: log(
+                f"mesh: route {route} still running after {s:.0f} s" + (f", {where}" if where else ""))
         try:
             if route == "occ":
                 mesh, info = _try_occ(packing, path, packing.centres, h, clearance_rel, occ_options, **occ_kw)

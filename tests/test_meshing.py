@@ -81,6 +81,12 @@ def test_isolated_occ_attempt_gives_the_in_process_mesh(tmp_path, packing):
     assert iso.report["fractions"] == pytest.approx(inp.report["fractions"], rel=1e-12)
     # the child's own peak memory is recorded (gmsh and OCC live there, not in the caller)
     assert d_iso["process"]["peak_rss_mb"] > 50 and "process" not in d_inp
+    # and the stages it went through, in order, with non-decreasing start times
+    names = [name.split(" ")[0] for name, _ in d_iso["stages"]]
+    assert names[:5] == ["clean-up", "volume", "trim", "fragment", "labels"]
+    assert names[-2:] == ["periodic", "write"] and set(names[5:-2]) <= {"side"}
+    starts = [t for _, t in d_iso["stages"]]
+    assert starts == sorted(starts) and starts[0] >= 0.0
 
 
 def test_occ_time_limit_stops_the_attempt_and_falls_back(tmp_path, packing):
@@ -124,8 +130,9 @@ def test_a_crashed_occ_process_is_a_route_failure(tmp_path, packing, monkeypatch
 
 
 def test_long_occ_attempts_report_progress_and_stop_at_the_limit(tmp_path, monkeypatch):
-    """The parent reports the elapsed time every progress interval while the child runs,
-    and kills it at the limit (a stand-in child that sleeps, then exits with code 3)."""
+    """The parent reports the elapsed time and the child's stage every progress interval
+    while the child runs, and kills it at the limit, saying in which stage (a stand-in child
+    that records two stages the way the worker does, sleeps, then exits with code 3)."""
     import stat
     import sys
     import time
@@ -135,22 +142,45 @@ def test_long_occ_attempts_report_progress_and_stop_at_the_limit(tmp_path, monke
 
     def fake_child(seconds):
         exe = tmp_path / f"sleeper_{seconds}"
-        exe.write_text(f"#!/bin/sh\nsleep {seconds}\nexit 3\n")
+        # called as: EXE -m ssbfv.mesh.occ_worker JOB_DIR
+        stages = '{"stages": [["clean-up", 0.0], ["fragment", 0.02]]}'
+        exe.write_text(f"#!/bin/sh\necho '{stages}' > \"$3/stage.json\"\nsleep {seconds}\nexit 3\n")
         exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
         monkeypatch.setattr(sys, "executable", str(exe))
 
     job, arrays = {"path": str(tmp_path / "x.msh")}, {"radii": np.ones(1)}
     fake_child(0.5)
     seen = []
-    with pytest.raises(OccMeshError, match="exited with code 3"):
-        run_isolated(job, arrays, progress=seen.append, progress_interval_s=0.1)
-    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] < 0.6
+    with pytest.raises(OccMeshError, match=r"exited with code 3 without a result, in stage 'fragment' "
+                                           r"\(begun at 0 s; before: clean-up 0.0 s\)"):
+        run_isolated(job, arrays, progress=lambda s, where: seen.append((s, where)), progress_interval_s=0.1)
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1][0] < 0.6
+    assert seen[-1][1].startswith("in stage 'fragment'")
     fake_child(30)
     seen.clear()
     t0 = time.perf_counter()
-    with pytest.raises(OccMeshError, match="stopped after 0.35 s"):
-        run_isolated(job, arrays, time_limit_s=0.35, progress=seen.append, progress_interval_s=0.1)
+    with pytest.raises(OccMeshError, match="stopped after 0.35 s, in stage 'fragment'"):
+        run_isolated(job, arrays, time_limit_s=0.35, progress=lambda s, where: seen.append(s), progress_interval_s=0.1)
     assert time.perf_counter() - t0 < 5 and len(seen) >= 2 and max(seen) < 0.35
+
+
+def test_stage_log_describes_where_the_time_went(tmp_path):
+    from ssbfv.mesh.occ_worker import StageLog, describe_stages, read_stages
+
+    assert describe_stages(read_stages(str(tmp_path / "none.json"))) == ""
+    log = StageLog(str(tmp_path / "stage.json"))
+    log("clean-up")
+    log.stages[-1][1] = 0.0  # fixed times for the text
+    log("fragment")
+    log.stages[-1][1] = 12.5
+    log("periodic mesh, 1D to 3D")
+    log.stages[-1][1] = 400.0
+    log("write")  # rewrites the file with the times above
+    stages = read_stages(str(tmp_path / "stage.json"))
+    assert [s[0] for s in stages] == ["clean-up", "fragment", "periodic mesh, 1D to 3D", "write"]
+    stages[-1][1] = 450.0
+    assert describe_stages(stages) == ("in stage 'write' (begun at 450 s; before: clean-up 12.5 s, fragment 387.5 s, "
+                                       "periodic mesh, 1D to 3D 50.0 s)")
 
 
 def test_voxel_size_divides_box():

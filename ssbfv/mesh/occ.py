@@ -192,7 +192,7 @@ def _set_curve_sizes(gmsh, sizes) -> None:
         gmsh.model.mesh.setSizeAtParametricPoints(1, c, t[order].tolist(), spacing[order].tolist())
 
 
-def _generate_periodic(gmsh, periodic_pairs, period, eps, passes=3, repairs=3, dim=3) -> dict:
+def _generate_periodic(gmsh, periodic_pairs, period, eps, passes=3, repairs=3, dim=3, stage=None) -> dict:
     """Mesh the model up to ``dim`` with the periodic surface pairs
     ``[(slave, master, affine), ...]`` (module doc). ``period``: (Ly, Lz).
 
@@ -206,7 +206,9 @@ def _generate_periodic(gmsh, periodic_pairs, period, eps, passes=3, repairs=3, d
        same way, and the mesh is generated again, up to ``repairs`` times.
 
     Returns {"passes": side curves split per pass, "repairs": curves repaired in step 2}.
+    ``stage``: optional callable, called with the name of each stage as it begins.
     Raises OccMeshError."""
+    stage = stage or (lambda name: None)
     mesh = gmsh.model.mesh
     classes = _periodic_curve_classes(gmsh, period[0], period[1], eps)
     translates = {c: cls for cls in classes for c in cls}
@@ -221,6 +223,7 @@ def _generate_periodic(gmsh, periodic_pairs, period, eps, passes=3, repairs=3, d
         gmsh.option.setNumber("Mesh.MeshOnlyVisible", 1)
         try:
             for k in range(passes):
+                stage(f"side surfaces without periodic constraints, pass {k + 1}")
                 try:
                     mesh.generate(1)
                     before = _interior_node_counts(gmsh, translates)
@@ -242,6 +245,7 @@ def _generate_periodic(gmsh, periodic_pairs, period, eps, passes=3, repairs=3, d
     for slave, master, affine in periodic_pairs:
         mesh.setPeriodic(2, [slave], [master], affine)
     for attempt in range(repairs + 1):
+        stage("periodic mesh, 1D to 3D" + (f" (repair {attempt})" if attempt else ""))
         try:
             mesh.generate(dim)
             return report
@@ -271,7 +275,7 @@ def compensated_radii(radii, h, curvature_points=12):
 def mesh_spheres_occ(path, centres, radii, species, species_names, box, separator_thickness,
                      h, h_min=None, curvature_points=12, algorithm3d=10, optimize=True,
                      msh_version=4.1, threads=1, verbose=False, preserve_volume=True,
-                     presplit_passes=3, periodic_repairs=3) -> OccMeshResult:
+                     presplit_passes=3, periodic_repairs=3, stage=None) -> OccMeshResult:
     """Mesh a half-cell with spheres (all lengths in m) and write a gmsh file in µm.
 
     Parameters
@@ -292,6 +296,8 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
     presplit_passes, periodic_repairs : surface-meshing passes without the periodic
         constraints before the final one, and re-meshings after a failed periodic copy
         (module doc, :func:`_generate_periodic`); 0 and 0 mesh with the constraints once
+    stage : optional callable, called with the name of each stage as it begins (trim,
+        fragment, labels and periodic pairs, the meshing passes, write)
 
     Raises OccMeshError when OpenCASCADE or gmsh fails, or the periodic sides do not match.
     """
@@ -307,6 +313,7 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
     h_min_um = h_um / 4.0 if h_min is None else float(h_min) / UM
     eps = 1e-6 * max(x_max, ly, lz)
     times = {}
+    stage = stage or (lambda name: None)
     t0 = time.perf_counter()
     with gmsh_session(verbose=verbose, threads=threads) as gmsh:
         occ = gmsh.model.occ
@@ -316,17 +323,20 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
             boxes.append(("separator", occ.addBox(0.0, 0.0, 0.0, t_sep, ly, lz)))
         boxes.append(("cathode", occ.addBox(t_sep, 0.0, 0.0, x_max - t_sep, ly, lz)))
         pc, pr, pidx = _periodic_copies(c_um, r_um, ly, lz)
+        stage(f"trim {len(pc)} spheres (with periodic copies) to the box")
         try:
             sphere_tags, pidx = _trimmed_spheres(occ, pc, pr, pidx, (x_max, ly, lz))
         except Exception as exc:
             raise OccMeshError(f"OpenCASCADE trimming of the spheres at the box failed: {exc}") from exc
         times["trim_s"] = time.perf_counter() - t0
+        stage("fragment")
         try:
             _, omap = occ.fragment([(3, t) for _, t in boxes], [(3, t) for t in sphere_tags])
             occ.synchronize()
         except Exception as exc:
             raise OccMeshError(f"OpenCASCADE fragment failed: {exc}") from exc
         times["fragment_s"] = time.perf_counter() - t0 - times["trim_s"]
+        stage("labels and periodic pairs")
 
         # parents of every fragment volume, from the fragment map (inputs in order)
         n_box = len(boxes)
@@ -387,13 +397,14 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
         gmsh.option.setNumber("Mesh.MshFileVersion", msh_version)
         t1 = time.perf_counter()
         refinement = _generate_periodic(gmsh, periodic_pairs, (ly, lz), eps, passes=presplit_passes,
-                                        repairs=periodic_repairs)
+                                        repairs=periodic_repairs, stage=stage)
         times["mesh_s"] = time.perf_counter() - t1
         _, tags, _ = gmsh.model.mesh.getElements(3)
         n_tets = int(sum(len(t) for t in tags))
         if n_tets == 0:
             raise OccMeshError("gmsh produced no tetrahedra")
         tmp = path + ".tmp.msh"
+        stage("write")
         t2 = time.perf_counter()
         gmsh.write(tmp)
         times["write_s"] = time.perf_counter() - t2

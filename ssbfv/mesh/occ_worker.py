@@ -10,6 +10,9 @@ fork of a process that holds threads, and no re-import of the caller's script):
   element size, clearance, options for ``mesh_spheres_occ``);
 - the child writes ``result.json`` (write-then-rename): the clean-up and meshing details
   and its peak resident memory, or the error it met (type and message);
+- while it works, the child keeps ``stage.json`` (write-then-rename) up to date: the stage
+  it is in (clean-up, volume restoration, trimming, fragment, ..., 3D meshing) and when each
+  began, so that progress lines, time-limit and crash messages say where the time went;
 - the parent waits at most ``time_limit_s``, then kills the child; a child that dies
   without a result (signal, exit code) is reported with the tail of its output.
 
@@ -41,7 +44,41 @@ def _write_json(path, data) -> None:
     os.replace(tmp, path)
 
 
-def attempt(job: dict, arrays: dict) -> dict:
+class StageLog:
+    """Stages of an attempt and when each began [s since the log was made]; written to
+    ``path`` (JSON, write-then-rename) at every new stage when a path is given."""
+
+    def __init__(self, path: str | None = None):
+        self.path = path
+        self.t0 = time.perf_counter()
+        self.stages: list[list] = []
+
+    def __call__(self, name: str) -> None:
+        self.stages.append([name, round(time.perf_counter() - self.t0, 2)])
+        if self.path is not None:
+            _write_json(self.path, {"stages": self.stages})
+
+
+def read_stages(path: str) -> list:
+    """[[stage, start s], ...] from a ``stage.json`` (empty if there is none yet)."""
+    try:
+        with open(path) as f:
+            return json.load(f)["stages"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def describe_stages(stages: list) -> str:
+    """"in stage 'X' (begun at N s; before: a 1.0 s, b 2.0 s)" from [[stage, start s], ...]
+    (times of the child; "" when no stage was recorded)."""
+    if not stages:
+        return ""
+    name, start = stages[-1]
+    done = ", ".join(f"{a} {tb - ta:.1f} s" for (a, ta), (_, tb) in zip(stages[:-1], stages[1:]))
+    return f"in stage '{name}' (begun at {start:.0f} s" + (f"; before: {done})" if done else ")")
+
+
+def attempt(job: dict, arrays: dict, stage=None) -> dict:
     """The attempt itself (in whatever process calls it), in three steps; returns the route
     details recorded in the mesh report.
 
@@ -59,7 +96,9 @@ def attempt(job: dict, arrays: dict) -> dict:
     that estimate assumes surface edges of min(h, 2 pi r / curvature_points), while in
     packings the intersection curves make them about half as long, and the compensation
     then overshoots (benchmarks/RESULTS.md); without it the triangulated surfaces lie inside
-    the spheres and the mesh's fractions are slightly below the packing's."""
+    the spheres and the mesh's fractions are slightly below the packing's.
+
+    ``stage``: optional callable, called with the name of each stage as it begins."""
     from .cleanup import clean_spheres, restore_volumes
     from .occ import compensated_radii, mesh_spheres_occ
 
@@ -70,14 +109,17 @@ def attempt(job: dict, arrays: dict) -> dict:
     species = np.asarray(arrays["species"])
     r = np.asarray(arrays["radii"], dtype=np.float64)
     curvature_points = opts.get("curvature_points", 12)
+    stage = stage or (lambda name: None)
+    stage("clean-up")
     c, cleanup = clean_spheres(arrays["centres"], compensated_radii(r, h, curvature_points), species, box, sep,
                                float(job["clearance"]))
+    stage("volume restoration")
     radii, restoration = restore_volumes(c, r, species, len(job["species_names"]), (sep, box[0]), box[1:],
                                          arrays["centres"], voxel=float(job.get("measure_voxel", 0.25e-6)))
     if job.get("faceting_compensation", False):
         radii = compensated_radii(radii, h, curvature_points)
     res = mesh_spheres_occ(job["path"], c, radii, species, tuple(job["species_names"]), box, sep, h,
-                           preserve_volume=False, **opts)
+                           preserve_volume=False, stage=stage, **opts)
     return {"cleanup": cleanup.__dict__, "volume_restoration": restoration.__dict__,
             "occ": {"tets": res.n_tets, "times": res.times, "periodic_refinement": res.periodic_refinement}}
 
@@ -92,8 +134,9 @@ def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, pro
         ``measure_voxel`` [m] for the volume restoration, ``faceting_compensation``)
     arrays : ``centres`` (n, 3), ``radii`` (n,), ``species`` (n,), ``box`` (3,) [m]
     time_limit_s : wall-clock limit [s] for the child (None: no limit)
-    progress : called with the elapsed seconds every ``progress_interval_s`` while the child
-        runs (a long attempt is not silent)
+    progress : called with the elapsed seconds and the child's stage (text from
+        :func:`describe_stages`, "" before the first) every ``progress_interval_s`` while the
+        child runs (a long attempt is not silent)
     """
     if time_limit_s is not None and not time_limit_s > 0:
         raise ValueError(f"time_limit_s must be > 0 (or None), got {time_limit_s}")
@@ -101,6 +144,7 @@ def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, pro
         np.savez(os.path.join(d, "input.npz"), **{k: np.asarray(v) for k, v in arrays.items()})
         _write_json(os.path.join(d, "input.json"), job)
         log_path = os.path.join(d, "output.log")
+        stage_path = os.path.join(d, "stage.json")
         t0 = time.perf_counter()
         with open(log_path, "wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "ssbfv.mesh.occ_worker", d], stdout=log,
@@ -114,14 +158,17 @@ def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, pro
                         if left <= 0:
                             proc.kill()
                             proc.wait()
-                            raise OccMeshError(f"time limit: the OCC attempt was stopped after {time_limit_s:g} s")
+                            where = describe_stages(read_stages(stage_path))
+                            raise OccMeshError(f"time limit: the OCC attempt was stopped after {time_limit_s:g} s"
+                                               + (f", {where}" if where else ""))
                         wait = left if wait is None else min(wait, left)
                     try:
                         proc.wait(timeout=wait)
                         break
                     except subprocess.TimeoutExpired:
-                        if progress is not None and (time_limit_s is None or time.perf_counter() - t0 < time_limit_s):
-                            progress(time.perf_counter() - t0)
+                        now = time.perf_counter() - t0
+                        if progress is not None and (time_limit_s is None or now < time_limit_s):
+                            progress(now, describe_stages(read_stages(stage_path)))
             except BaseException:  # KeyboardInterrupt, SystemExit: never leave gmsh running
                 if proc.poll() is None:
                     proc.kill()
@@ -136,12 +183,17 @@ def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, pro
             how = (f"was killed by signal {-rc} ({signal.Signals(-rc).name})" if rc < 0
                    else f"exited with code {rc}")
             hint = " (the kernel's out-of-memory killer sends SIGKILL)" if rc == -signal.SIGKILL else ""
-            raise OccMeshError(f"the OCC meshing process {how}{hint} without a result; its last output:\n{tail}")
+            where = describe_stages(read_stages(stage_path))
+            where = f", {where}" if where else ""
+            raise OccMeshError(f"the OCC meshing process {how}{hint} without a result{where}; its last output:\n{tail}")
         with open(result_path) as f:
             result = json.load(f)
+        stages = read_stages(stage_path)
     if "error" in result:
-        raise OccMeshError(result["error"])
+        where = describe_stages(stages)
+        raise OccMeshError(result["error"] + (f" ({where})" if where else ""))
     details = result["details"]
+    details["stages"] = stages
     details["process"] = {"peak_rss_mb": result.get("peak_rss_mb"), "wall_s": wall}
     return details
 
@@ -153,7 +205,7 @@ def main(job_dir: str) -> int:
         arrays = {k: z[k] for k in z.files}
     out = os.path.join(job_dir, "result.json")
     try:
-        details = attempt(job, arrays)
+        details = attempt(job, arrays, stage=StageLog(os.path.join(job_dir, "stage.json")))
     except (OccMeshError, ValueError, RuntimeError) as exc:
         _write_json(out, {"error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, OccMeshError) else str(exc),
                           "peak_rss_mb": peak_rss_mb()})
