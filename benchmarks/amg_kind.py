@@ -14,13 +14,7 @@ solver tolerance: the table prints the largest difference of the interface curre
 
 from __future__ import annotations
 
-import argparse
-import platform
-import sys
-import time
-from pathlib import Path
-
-from deflation import print_comparison, run_setting
+from deflation import parse_case_arguments, print_comparison, run_setting
 
 
 def electrolyte_amg(kind: str):
@@ -34,14 +28,7 @@ def electrolyte_amg(kind: str):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("case", type=Path)
-    ap.add_argument("--dt", default="8,60", help="step sizes [s], comma-separated")
-    ap.add_argument("--from-checkpoint", action="store_true")
-    args = ap.parse_args(argv)
-    dts = [float(v) for v in args.dt.split(",") if v]
-    print(f"# {args.case}, {platform.node()}, {platform.processor() or platform.machine()}, "
-          f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}")
+    args, dts = parse_case_arguments(argv, __doc__)
     results = {kind: run_setting(args.case, electrolyte_amg(kind), dts, args.from_checkpoint) for kind in ("csr", "rs")}
     print(f"\ncells {results['rs'][0]}; start: {'checkpoint' if args.from_checkpoint else 't = 0'}\n")
     print_comparison(results, extra_column="deflated components")

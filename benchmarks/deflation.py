@@ -87,15 +87,21 @@ def print_comparison(results: dict, extra_column: str = "deflated components"):
     print(f"\npeak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_case_arguments(argv, doc: str):
+    """(args, step sizes) of a case benchmark (case, --dt, --from-checkpoint); prints the
+    header line (case, machine, Python, date)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("case", type=Path)
     ap.add_argument("--dt", default="8,60", help="step sizes [s], comma-separated")
     ap.add_argument("--from-checkpoint", action="store_true")
     args = ap.parse_args(argv)
-    dts = [float(v) for v in args.dt.split(",") if v]
     print(f"# {args.case}, {platform.node()}, {platform.processor() or platform.machine()}, "
           f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}")
+    return args, [float(v) for v in args.dt.split(",") if v]
+
+
+def main(argv=None):
+    args, dts = parse_case_arguments(argv, __doc__)
     results = {label: run_setting(args.case, set_deflation(on), dts, args.from_checkpoint)
                for label, on in (("off", False), ("on", True))}
     print(f"\ncells {results['on'][0]}; start: {'checkpoint' if args.from_checkpoint else 't = 0'}\n")

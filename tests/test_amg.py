@@ -8,11 +8,8 @@ from ssbfv.solver import AmgCgSolver, BoundaryArrays, DiffusionOperator, Dirichl
 from ssbfv.solver.amg import ClassicalHierarchy, SmoothedAggregationHierarchy
 
 
-@pytest.fixture(scope="module")
-def fv_matrix(meshes):
-    mesh = meshes.box(0.05, layers=(("a", 0.5), ("b", 0.5)))
-    dom = FvDomain(mesh)
-    gamma = np.where(mesh.cell_region[dom.cells] == 0, 1.0, 1e3)  # 1000x coefficient jump
+def conduction_system(dom, gamma):
+    """(A, b) of div(gamma grad T) = 0 on a box domain, T = 0 on xmin and 1 on xmax."""
     op = DiffusionOperator(dom, gamma)
     bc = BoundaryArrays.from_conditions(dom, {"xmin": Dirichlet(0.0), "xmax": Dirichlet(1.0)})
     alpha, rhs0, _, _ = op.boundary(bc)
@@ -20,6 +17,13 @@ def fv_matrix(meshes):
     b = np.zeros(dom.n_cells)
     np.add.at(b, dom.b_cell, rhs0)
     return A, b
+
+
+@pytest.fixture(scope="module")
+def fv_matrix(meshes):
+    mesh = meshes.box(0.05, layers=(("a", 0.5), ("b", 0.5)))
+    dom = FvDomain(mesh)
+    return conduction_system(dom, np.where(mesh.cell_region[dom.cells] == 0, 1.0, 1e3))  # 1000x jump
 
 
 @pytest.mark.parametrize("kind", [SmoothedAggregationHierarchy, ClassicalHierarchy])
@@ -53,17 +57,9 @@ def scattered_contrast_matrix(meshes):
     """A conduction matrix whose coefficient is 1e-6 in a random 30 % of the cells and 1
     elsewhere: the pattern of the electrolyte potential late in a discharge, where depleted
     polymer cells (kappa at its floor) lie between NaSICON cells."""
-    mesh = meshes.box(0.05)
-    dom = FvDomain(mesh)
+    dom = FvDomain(meshes.box(0.05))
     rng = np.random.default_rng(3)
-    gamma = np.where(rng.random(dom.n_cells) < 0.3, 1e-6, 1.0)
-    op = DiffusionOperator(dom, gamma)
-    bc = BoundaryArrays.from_conditions(dom, {"xmin": Dirichlet(0.0), "xmax": Dirichlet(1.0)})
-    alpha, rhs0, _, _ = op.boundary(bc)
-    A = op.matrix(alpha).copy()
-    b = np.zeros(dom.n_cells)
-    np.add.at(b, dom.b_cell, rhs0)
-    return A, b
+    return conduction_system(dom, np.where(rng.random(dom.n_cells) < 0.3, 1e-6, 1.0))
 
 
 def test_classical_amg_handles_scattered_coefficient_contrast(scattered_contrast_matrix):
