@@ -1,4 +1,6 @@
-"""Smoothed-aggregation AMG hierarchy in CSR, built from pyamg's kernels, and a lean cycle.
+"""AMG hierarchies in CSR with one lean cycle (:class:`AmgHierarchy`): smoothed aggregation
+built from pyamg's kernels (:class:`SmoothedAggregationHierarchy`) and classical Ruge–Stüben
+levels built by pyamg (:class:`ClassicalHierarchy`, for coefficients with large jumps).
 
 Why not ``pyamg.smoothed_aggregation_solver`` directly: for our scalar matrices it stores
 the prolongators in BSR format, and its setup spends most of its time in BSR bookkeeping
@@ -81,6 +83,8 @@ class AmgHierarchy:
         x += L.P @ ec
         amg_core.gauss_seidel(A.indptr, A.indices, A.data, x, b, n - 1, -1, -1)
         return x
+
+
 class SmoothedAggregationHierarchy(AmgHierarchy):
     """Smoothed-aggregation AMG levels for a symmetric (positive semi-definite) CSR matrix.
 
@@ -130,7 +134,6 @@ class SmoothedAggregationHierarchy(AmgHierarchy):
         self._set_coarse()
 
 
-
 class ClassicalHierarchy(AmgHierarchy):
     """Classical (Ruge–Stüben) AMG levels for a symmetric M-matrix, built by pyamg
     (``pyamg.ruge_stuben_solver``: classical strength of connection with threshold theta,
@@ -142,7 +145,7 @@ class ClassicalHierarchy(AmgHierarchy):
     to NaSICON, a diagonal range of 1.5e6), aggregation with theta = 0 groups cells across the
     jumps and the cycle no longer reduces the error there; classical coarsening follows the
     strong couplings and interpolates along them (benchmarks/RESULTS.md, "Classical AMG for
-    high-contrast coefficients").
+    the electrolyte fields").
 
     Parameters
     ----------
