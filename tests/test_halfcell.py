@@ -345,3 +345,17 @@ def test_law_check_equals_the_explicit_law_away_from_bounds_and_is_continuous_at
         assert min(st.i_if[0], 0.0) <= i_check[0] <= max(st.i_if[0], 0.0)
         gaps.append(abs(i_check[0] - st.i_if[0]) / abs(st.i_if[0]))
     assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.25, gaps
+
+
+def test_collapse_message_says_which_way_the_voltage_moves():
+    """A discharge collapses downwards, a charge upwards (filler/charge_059 ended at 3.74 V
+    rising at 0.2 V/s, and the message said 'falling at -0.198 V/s')."""
+    from ssbfv.solver.galvanostatic import StepRecord, collapse_description
+
+    def rec(t, v):
+        return StepRecord(t, v, 1.0, 0.5, 5, 1e-4, 0.01, 10, 0.0, 1.0)
+
+    down = collapse_description([rec(1.0, 2.62), rec(1.01, 2.60)], 0.024)
+    up = collapse_description([rec(1.0, 3.738), rec(1.01, 3.740)], 1.3)
+    assert "last V = 2.6000 V, falling at 2 V/s, cut-off in ~0.024 s" in down
+    assert "last V = 3.7400 V, rising at 0.2 V/s, cut-off in ~1.3 s" in up

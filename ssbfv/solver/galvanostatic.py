@@ -19,8 +19,8 @@ End of a run (``RunResult.reason``):
 - ``"soc_limit"``: mean chi reached the end value (0.99 discharge, 0.01 charge); mean chi is
   linear in t by conservation, so the last step is shortened to land on it;
 - ``"t_end"``: the requested end time;
-- ``"voltage_collapse"``: the steps failed while the voltage was falling towards the cut-off
-  so fast that a linear extrapolation of the last two points reaches it within
+- ``"voltage_collapse"``: the steps failed while the voltage was moving towards the cut-off
+  (falling on discharge, rising on charge) so fast that a linear extrapolation of the last two points reaches it within
   ``collapse_fraction`` (1e-4) of the nominal duration 3600 s / C-rate: the applied current
   exceeds what transport can deliver (a depleted electrolyte or saturated particle
   surface), the voltage diverges there, and the capacity left out is below that fraction;
@@ -114,6 +114,16 @@ class Stepping:
             raise ValueError("grow must be >= 1")
         if self.max_retries < 0 or self.max_steps < 1:
             raise ValueError("max_retries must be >= 0 and max_steps >= 1")
+
+
+def collapse_description(records, t_cut: float) -> str:
+    """'the voltage collapses towards the cut-off (last V = .. V, falling|rising at .. V/s,
+    cut-off in ~.. s by extrapolation)' from the last two records and the extrapolated time
+    to the cut-off [s] (falling on discharge, rising on charge: the sign of the last slope)."""
+    a, b = records[-2], records[-1]
+    rate = (b.voltage_V - a.voltage_V) / b.dt_s
+    return (f"the voltage collapses towards the cut-off (last V = {b.voltage_V:.4f} V, "
+            f"{'falling' if rate < 0 else 'rising'} at {abs(rate):.3g} V/s, cut-off in ~{t_cut:.2g} s by extrapolation)")
 
 
 @dataclass
@@ -229,9 +239,7 @@ class Galvanostatic:
                 t_cut = self._time_to_cutoff(records)
                 if t_cut is not None and t_cut <= s.collapse_fraction * self.nominal:
                     reason = "voltage_collapse"
-                    message = (f"the voltage collapses towards the cut-off (last V = {records[-1].voltage_V:.4f} V, "
-                               f"falling at {(records[-2].voltage_V - records[-1].voltage_V) / records[-1].dt_s:.3g} V/s, "
-                               f"cut-off in ~{t_cut:.2g} s by extrapolation); the steps towards it failed: {info}")
+                    message = f"{collapse_description(records, t_cut)}; the steps towards it failed: {info}"
                 elif self._last_failure_depletion:
                     reason = "depletion"
                     message = (f"a concentration reached its bound and the applied current cannot be carried any "
