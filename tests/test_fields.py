@@ -166,3 +166,19 @@ def test_paraview_reads_the_files(tmp_path):
     rows = [line.split() for line in out.stdout.splitlines() if line.startswith("RESULT")]
     assert rows == [["RESULT", "3", str(layout.mesh.n_cells), "c_e,c_s,chi,phi_e,phi_s,region"],
                     ["RESULT", "3", str(layout.solid_b.size), "i_bv"]], out.stdout + out.stderr
+
+
+def test_potential_drop_between_bins():
+    from ssbfv.case.profiles import potential_drop
+
+    x = (np.arange(10) + 0.5) * 2e-6  # bin centres 1, 3, ..., 19 um
+    phi = np.vstack([np.zeros(10), -0.01 * x / 1e-6])  # second snapshot: -10 mV per um
+    phi[1, 9] = np.nan  # last bin without electrolyte: skipped
+    prof = {"x_m": x, "phi_e_V": phi}
+    # first bin at or after 4 um is the one at 5 um (-0.05 V); last bin with electrolyte before
+    # 20 um is at 17 um (-0.17 V)
+    assert potential_drop(prof, 4e-6, 20e-6) == pytest.approx(0.12, rel=1e-12, abs=0)
+    assert potential_drop(prof, 4e-6, 20e-6, index=0) == 0.0
+    assert potential_drop(prof, 3e-6, 3e-6) == 0.0  # a bin centre on both ends
+    with pytest.raises(ValueError, match="no profile bin"):
+        potential_drop(prof, 19.5e-6, 20e-6)

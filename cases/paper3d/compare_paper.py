@@ -4,7 +4,10 @@
 
 Reads every member's results/summary.json (members not run yet show "not run") and prints one
 table per study: utilised capacity [mAh/cm^3 and mAh/cm^2], utilisation (depth of discharge),
-SOC at the end, end reason, wall time, and the paper's value or statement for that member.
+SOC at the end, end reason, wall time, the electrolyte potential drop across the cathode at the
+end (from results/profiles.h5: the y-z average of phi_e at the separator side minus at the
+collector side; the paper has > 250 mV at the end of discharge), and the paper's value or
+statement for that member.
 The paper's values are the trends of DESIGN.md §9; nothing here is tuned towards them.
 """
 
@@ -13,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from ssbfv.case.profiles import potential_drop, read_profiles
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,38 +41,59 @@ PAPER = {
 }
 
 
+PAPER_POTENTIAL_DROP = "> 250 mV across the cathode at the end of discharge"
+
+
+def cathode_potential_drop(results: Path, summary: dict) -> float | None:
+    """phi_e(separator side) - phi_e(collector side) [V] at the last profile of a finished run,
+    the cathode being the last volume_cathode / area_yz of the x extent (DESIGN.md §1: the
+    separator comes first); None without profiles.h5."""
+    path = results / "profiles.h5"
+    if not path.is_file():
+        return None
+    prof = read_profiles(path)
+    thickness = summary["mesh"]["volume_cathode_m3"] / summary["mesh"]["area_yz_m2"]
+    x_max = float(prof["x_max_m"])
+    return potential_drop(prof, x_max - thickness, x_max)
+
+
 def rows(study: str, root: Path):
+    """(member, summary or None, potential drop [V] or None, paper's statement) per member."""
     out = []
     for d in sorted((root / study).iterdir()):
         if not (d / "case.toml").is_file():
             continue
         s_path = d / "results" / "summary.json"
         s = json.loads(s_path.read_text()) if s_path.is_file() else None
-        out.append((d.name, s, PAPER.get(study, {}).get(d.name, "")))
+        drop = cathode_potential_drop(d / "results", s) if s is not None else None
+        out.append((d.name, s, drop, PAPER.get(study, {}).get(d.name, "")))
     return out
 
 
 def format_rows(study, table, markdown=False):
-    head = ["member", "mAh/cm3", "mAh/cm2", "utilisation", "final SOC", "end", "wall s", "paper"]
+    head = ["member", "mAh/cm3", "mAh/cm2", "utilisation", "final SOC", "end", "wall s", "dphi_e V", "paper"]
     lines = []
     if markdown:
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + " --- |" * len(head))
     else:
         lines.append(f"{study}:")
-        lines.append(f"  {'member':<15} {'mAh/cm3':>8} {'mAh/cm2':>8} {'util.':>6} {'SOC':>6} {'end':<17} {'wall s':>7}  paper")
-    for name, s, paper in table:
+        lines.append(f"  {'member':<15} {'mAh/cm3':>8} {'mAh/cm2':>8} {'util.':>6} {'SOC':>6} {'end':<17} {'wall s':>7} "
+                     f"{'dphi_e V':>8}  paper")
+    for name, s, drop, paper in table:
         if s is None:
-            cells = [name, "not run", "", "", "", "", "", paper]
+            cells = [name, "not run", "", "", "", "", "", "", paper]
         else:
             cells = [name, f"{s['utilised_capacity_mAh_per_cm3']:.1f}", f"{s['utilised_capacity_mAh_per_cm2']:.3f}",
                      f"{s['utilisation']:.3f}", f"{s['final_soc']:.3f}", s["end_reason"], f"{s['wall_time_s']:.0f}",
-                     paper]
+                     "" if drop is None else f"{drop:.3f}", paper]
         if markdown:
             lines.append("| " + " | ".join(cells) + " |")
         else:
             lines.append(f"  {cells[0]:<15} {cells[1]:>8} {cells[2]:>8} {cells[3]:>6} {cells[4]:>6} {cells[5]:<17} "
-                         f"{cells[6]:>7}  {cells[7]}")
+                         f"{cells[6]:>7} {cells[7]:>8}  {cells[8]}")
+    lines.append(("" if markdown else "  ") + f"dphi_e: phi_e(separator side) - phi_e(collector side) at the end; "
+                 f"paper: {PAPER_POTENTIAL_DROP}")
     return "\n".join(lines)
 
 

@@ -9,6 +9,9 @@ Datasets (h5py):
   c_s / c_s,max over the solid cells; NaN where a bin has no cell of that phase;
 - root attributes ``n_bins``, ``x_min_m``, ``x_max_m``.
 
+:func:`potential_drop` gives the electrolyte potential drop between two x positions (the
+drop across the cathode at the end of a discharge is one of DESIGN.md §9's checks).
+
 The file is small and rewritten whole (temporary file + rename) at every snapshot, so a
 killed run never leaves it torn.
 """
@@ -108,6 +111,22 @@ class ProfileWriter:
 
     def close(self) -> None:
         """Nothing is held open."""
+
+
+def potential_drop(profiles: dict, x_start_m: float, x_end_m: float, index: int = -1) -> float:
+    """Electrolyte potential drop phi_e(x_start) - phi_e(x_end) [V] of snapshot ``index`` of
+    :func:`read_profiles` output, between the first bin whose centre is at or after
+    ``x_start_m`` and the last bin whose centre is at or before ``x_end_m`` (bins without
+    electrolyte are skipped). For a discharge (ions flow towards the collector) across the
+    cathode, ``x_start_m`` = separator thickness and ``x_end_m`` = x_max, this is positive.
+    Raises ValueError when the range holds no bin with electrolyte."""
+    x = np.asarray(profiles["x_m"], dtype=np.float64)
+    phi = np.asarray(profiles["phi_e_V"], dtype=np.float64)[index]
+    tol = 1e-9 * max(abs(float(x[-1])), abs(float(x[0])), 1e-300)
+    inside = np.flatnonzero((x >= x_start_m - tol) & (x <= x_end_m + tol) & np.isfinite(phi))
+    if inside.size == 0:
+        raise ValueError(f"no profile bin with electrolyte between x = {x_start_m:.6g} m and {x_end_m:.6g} m")
+    return float(phi[inside[0]] - phi[inside[-1]])
 
 
 def read_profiles(path) -> dict:
