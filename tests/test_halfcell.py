@@ -359,3 +359,56 @@ def test_collapse_message_says_which_way_the_voltage_moves():
     up = collapse_description([rec(1.0, 3.738), rec(1.01, 3.740)], 1.3)
     assert "last V = 2.6000 V, falling at 2 V/s, cut-off in ~0.024 s" in down
     assert "last V = 3.7400 V, rising at 0.2 V/s, cut-off in ~1.3 s" in up
+
+
+def two_collector_clusters():
+    """Two active blocks behind a separator, both on the collector and apart from each other:
+    a large one (36 voxels, 6 collector faces) and a small one (2 voxels, 2 collector faces);
+    polymer on both sides of the small one in y (periodic)."""
+    lab = np.ones((10, 6, 2), dtype=np.int32)  # polymer
+    lab[:3] = 0  # separator
+    lab[4:, :3, :] = 2  # large cluster
+    lab[9:, 4, :] = 2  # small cluster (y = 3 and y = 5 stay polymer)
+    m = from_labels(lab, 1e-6, {0: "separator", 1: "polymer", 2: "active"},
+                    patches={"xmin": "anode", "xmax": "collector"})
+    return HalfCellLayout(m)
+
+
+def test_collector_clusters_take_the_current_by_collector_area(params):
+    """With the applied current spread uniformly over the collector faces (DESIGN.md §4), each
+    cluster on the collector takes its share of the collector area, whatever its volume: the
+    small cluster's mean chi rises (25 % of the current / 2 of 38 voxels) = 4.75x as fast as
+    the electrode's mean, by conservation."""
+    from ssbfv.case.run import _warn_collector_shares
+
+    layout = two_collector_clusters()
+    cl = layout.collector_clusters()
+    assert [c["volume_m3"] for c in cl] == pytest.approx([36e-18, 2e-18], rel=1e-12, abs=0)
+    assert [c["current_share"] for c in cl] == pytest.approx([0.75, 0.25], rel=1e-12, abs=0)
+    assert [c["volume_share"] for c in cl] == pytest.approx([36 / 38, 2 / 38], rel=1e-12, abs=0)
+    lines = []
+    _warn_collector_shares(cl, lines.append)
+    assert len(lines) == 1 and "2 um^3 (0.0526 of the active volume) takes 0.25 of the current (4.75x its share)" in lines[0]
+    assert "36 um^3" not in lines[0]
+    lines.clear()
+    _warn_collector_shares(cl[:1], lines.append)  # one cluster: nothing to report
+    assert lines == []
+
+    model = HalfCellModel(layout, params)
+    current = model.one_c_current()  # discharge
+    st, _ = model.step(model.initial_state(0.2), None, current)
+    new, _ = model.step(st, 60.0, current)
+    s = layout.solid
+    _, lab = s.components()
+    small = lab == lab[s.b_cell[layout.collector_b]][-1]
+    assert small.sum() == 2
+    vol = s.cell_volumes
+
+    def mean_chi(state, cells):
+        return float(vol[cells] @ state.c_s[cells]) / float(vol[cells].sum()) / model.c_s_max
+
+    everywhere = np.ones(s.n_cells, dtype=bool)
+    rise_small = mean_chi(new, small) - mean_chi(st, small)
+    rise_all = mean_chi(new, everywhere) - mean_chi(st, everywhere)
+    assert rise_all > 0
+    assert rise_small / rise_all == pytest.approx(4.75, rel=1e-6)

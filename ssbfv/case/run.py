@@ -137,6 +137,27 @@ def _progress_bar(quiet: bool, total: float):
                 bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} % SOC [{elapsed}<{remaining}{postfix}]")
 
 
+# a collector-touching cluster taking this many times its share of the capacity is reported
+COLLECTOR_SHARE_WARNING = 2.0
+
+
+def _warn_collector_shares(clusters: list, log) -> None:
+    """Log the active clusters whose share of the collector current exceeds
+    ``COLLECTOR_SHARE_WARNING`` times their share of the active volume
+    (:meth:`HalfCellLayout.collector_clusters`)."""
+    if len(clusters) < 2:
+        return
+    over = [c for c in clusters if c["current_share"] > COLLECTOR_SHARE_WARNING * c["volume_share"]]
+    if not over:
+        return
+    parts = "; ".join(f"{c['volume_m3'] * 1e18:.4g} um^3 ({c['volume_share']:.3g} of the active volume) takes "
+                      f"{c['current_share']:.3g} of the current ({c['current_share'] / c['volume_share']:.3g}x its share)"
+                      for c in over)
+    log(f"model: {len(clusters)} active clusters touch the collector and the applied current is spread uniformly "
+        f"over their collector faces (DESIGN.md §4): {parts}; such a cluster reaches its limit first, and the run "
+        "can end there while the rest of the electrode is far from it")
+
+
 def run_case(case, quiet: bool = False, resume: bool = False) -> dict:
     """Run a case directory; returns the summary dict (also written to summary.json).
 
@@ -178,7 +199,9 @@ def run_case(case, quiet: bool = False, resume: bool = False) -> dict:
             "enclosed_electrolyte_cells": layout.enclosed_electrolyte[0],
             "enclosed_electrolyte_volume_m3": layout.enclosed_electrolyte[1],
             "regions": list(mesh.region_names),
+            "collector_clusters": layout.collector_clusters(),
         }
+        _warn_collector_shares(mesh_stats["collector_clusters"], log)
         if layout.isolated[0] > layout.enclosed_electrolyte[0]:
             log(f"model: {layout.isolated[0] - layout.enclosed_electrolyte[0]} cells enclosed by inert regions "
                 "touch neither the interface nor the anode: left out as inert")

@@ -253,3 +253,26 @@ class HalfCellLayout:
         at_coll = np.unique(lab[self.solid.b_cell[self.collector_b]])
         free = ~np.isin(lab, at_coll)
         return n, float(self.solid.cell_volumes[free].sum())
+
+    def collector_clusters(self) -> list[dict]:
+        """The active clusters that touch the collector, largest first: per cluster its
+        volume [m^3], collector contact area [m^2], ``current_share`` (its fraction of the
+        collector area: with the applied current spread uniformly over the active collector
+        faces, DESIGN.md §4, the fraction of the current it takes) and ``volume_share`` (its
+        fraction of all active volume: of the capacity the C-rate is based on).
+
+        A cluster whose current share exceeds its volume share fills (discharge) or empties
+        (charge) that many times faster than the electrode on average; when it can take no
+        more, the run ends early although the rest of the electrode is far from its limit."""
+        s = self.solid
+        _, lab = s.components()
+        faces = s.b_cell[self.collector_b]
+        area = s.b_area[self.collector_b]
+        total_area, total_vol = float(area.sum()), float(s.cell_volumes.sum())
+        out = []
+        for c in np.unique(lab[faces]):
+            vol = float(s.cell_volumes[lab == c].sum())
+            a = float(area[lab[faces] == c].sum())
+            out.append({"volume_m3": vol, "collector_area_m2": a, "current_share": a / total_area,
+                        "volume_share": vol / total_vol})
+        return sorted(out, key=lambda d: -d["volume_m3"])
