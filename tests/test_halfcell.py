@@ -191,6 +191,28 @@ def test_failed_steps_are_retried_then_stop_with_results_kept(params, monkeypatc
     assert res.failed_steps == 4
 
 
+def test_retries_stop_at_dt_min_and_say_so(params, monkeypatch):
+    """dt 2 s fails, 1 s fails, 0.5 s would be below dt_min = 1 s: two failures, not
+    max_retries + 1, and the message names the floor."""
+    lay = HalfCellLayout(small_layered())
+    model = HalfCellModel(lay, params)
+    run = Galvanostatic(model, Protocol("discharge", 1.0), Stepping(dt0=2.0, max_retries=3, dt_min=1.0, grow=1.0))
+    tried = []
+    real = model.step
+
+    def flaky(state, dt, current):
+        if dt is not None and state.t > 0:
+            tried.append(dt)
+            raise StepFailed("forced failure")
+        return real(state, dt, current)
+
+    monkeypatch.setattr(model, "step", flaky)
+    res = run.run()
+    assert tried == [2.0, 1.0]
+    assert res.reason == "step_failed" and res.failed_steps == 2
+    assert "failed 2 times (last dt 1 s; half of it is below dt_min = 1 s): forced failure" in res.message
+
+
 # ----------------------------------------------------------------------------- 1D reference
 def _compare_with_reference(params, layers, n, t_end=None):
     mesh = small_layered(n=n, layers=layers, grading=5.0)

@@ -7,7 +7,7 @@ Time stepping (DESIGN.md §7): implicit Euler steps; after an accepted step the 
 by ``grow`` (up to ``dt_max``) when the step needed at most ``easy_outer`` outer
 iterations; a step that fails (no convergence, a linear solver failure, a negative or
 out-of-range concentration, NaN) is retried with dt halved, at most ``max_retries`` times in
-a row; then the run stops with reason ``"step_failed"`` and every completed step kept.
+a row and not below ``dt_min`` (default dt0 / 2^max_retries); then the run stops with reason ``"step_failed"`` and every completed step kept.
 
 End of a run (``RunResult.reason``):
 
@@ -93,7 +93,9 @@ class Protocol:
 
 @dataclass
 class Stepping:
-    """Time-step control. dt0, dt_max, dt_min [s] (None: from the nominal duration)."""
+    """Time-step control [s]. dt0, dt_max: None takes 1/2000 and 1/100 of the nominal duration
+    3600 s / C-rate; dt_min, the smallest dt a failed step is retried with: None takes
+    dt0 / 2^max_retries."""
 
     dt0: float | None = None
     dt_max: float | None = None
@@ -306,22 +308,28 @@ class Galvanostatic:
                           info.linear_iterations, info.conservation_error, time.perf_counter() - t_wall)
 
     def _try_step(self, state, dt, times):
-        """(new state, info, retries) or (None, message, retries) after max_retries halvings."""
+        """(new state, info, failed tries) or (None, message, failed tries): dt is halved after
+        each failure, at most max_retries times and not below dt_min (the first try takes dt as
+        asked, which can be shorter: the last step to the end time)."""
         last = ""
         self._last_failure_depletion = False
-        for retry in range(self.stepping.max_retries + 1):
-            if dt < self.dt_min:
+        failed, dt_failed = 0, dt
+        for _ in range(self.stepping.max_retries + 1):
+            if failed and dt < self.dt_min:
                 break
             try:
                 new, info = self.model.step(state, dt, self.current)
                 self._add_info(times, info)
-                return new, info, retry
+                return new, info, failed
             except StepFailed as exc:
                 last = str(exc)
                 self._last_failure_depletion = exc.depletion
+                failed, dt_failed = failed + 1, dt
                 dt *= 0.5
-        return None, (f"a step at t = {state.t:.6g} s failed {self.stepping.max_retries + 1} times "
-                      f"(last dt {2 * dt:.3g} s): {last}"), self.stepping.max_retries + 1
+        floor = (f"; half of it is below dt_min = {self.dt_min:.3g} s"
+                 if dt < self.dt_min and failed < self.stepping.max_retries + 1 else "")
+        return None, (f"a step at t = {state.t:.6g} s failed {failed} time{'s' if failed > 1 else ''} "
+                      f"(last dt {dt_failed:.3g} s{floor}): {last}"), failed
 
     def _land_on_cutoff(self, state, V0, new, info1, V1, dt1, times):
         """Repeat the step that crossed the cut-off with secant-chosen dt until V is within
