@@ -86,6 +86,7 @@ def test_run_writes_timeseries_and_summary(case_dir, capsys):
     (('mesh = "mesh.msh"', ''), "exactly one of 'packing'"),
     (('mode = "discharge"', 'mode = "rest"'), "'discharge' or 'charge'"),
     (("[case]", "[case"), "not valid TOML"),
+    (("dt0_s = 5.0", 'dt0_s = 5.0\ncollector = "floating"'), "'uniform' or 'equipotential'"),
 ])
 def test_bad_case_files_give_one_clear_message(case_dir, edit, message):
     text = CASE.replace(*edit)
@@ -283,3 +284,26 @@ def test_occ_time_limit_of_a_case(tmp_path):
     (d / "case.toml").write_text(CASE.replace('mesh = "mesh.msh"', geo.replace("0.05", "0")))
     with pytest.raises(CaseError, match="occ_time_limit_s"):
         load_case(d)
+
+
+@pytest.mark.parametrize("collector", ["uniform", "equipotential"])
+def test_collector_clusters_in_log_and_summary(tmp_path, collector):
+    """Two active clusters on the collector, the small one with 4.75x its volume share of the
+    collector area: the uniform collector logs it, the equipotential one (chosen in the case)
+    does not need to; both write the clusters to the summary."""
+    d = tmp_path / collector
+    d.mkdir()
+    lab = np.ones((10, 6, 2), dtype=np.int32)
+    lab[:3] = 0
+    lab[4:, :3, :] = 2
+    lab[9:, 4, :] = 2
+    write_msh(from_labels(lab, 1.0, {0: "separator", 1: "polymer", 2: "active"},
+                          patches={"xmin": "anode", "xmax": "collector"}), d / "mesh.msh")
+    (d / "case.toml").write_text(CASE.replace("dt0_s = 5.0", f'dt0_s = 5.0\ncollector = "{collector}"'))
+    assert main(["run", str(d), "--quiet"]) == 0
+    summary = json.loads((d / "results" / "summary.json").read_text())
+    assert summary["end_reason"] == "t_end"
+    shares = [(c["area_share"], c["volume_share"]) for c in summary["mesh"]["collector_clusters"]]
+    assert shares == [pytest.approx((0.75, 36 / 38), rel=1e-12), pytest.approx((0.25, 2 / 38), rel=1e-12)]
+    warned = "takes 0.25 of the current (4.75x its share)" in (d / "results" / "run.log").read_text()
+    assert warned == (collector == "uniform")

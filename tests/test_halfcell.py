@@ -406,7 +406,7 @@ def test_collector_clusters_take_the_current_by_collector_area(params):
     layout = two_collector_clusters()
     cl = layout.collector_clusters()
     assert [c["volume_m3"] for c in cl] == pytest.approx([36e-18, 2e-18], rel=1e-12, abs=0)
-    assert [c["current_share"] for c in cl] == pytest.approx([0.75, 0.25], rel=1e-12, abs=0)
+    assert [c["area_share"] for c in cl] == pytest.approx([0.75, 0.25], rel=1e-12, abs=0)
     assert [c["volume_share"] for c in cl] == pytest.approx([36 / 38, 2 / 38], rel=1e-12, abs=0)
     lines = []
     _warn_collector_shares(cl, lines.append)
@@ -434,3 +434,51 @@ def test_collector_clusters_take_the_current_by_collector_area(params):
     rise_all = mean_chi(new, everywhere) - mean_chi(st, everywhere)
     assert rise_all > 0
     assert rise_small / rise_all == pytest.approx(4.75, rel=1e-6)
+
+
+def test_equipotential_collector_gives_the_clusters_one_potential(params):
+    """[numerics] collector = "equipotential": the two clusters of two_collector_clusters end
+    the step on one collector potential (to collector_tol), the applied current is carried
+    whole and sodium is conserved; with the uniform spread their potentials are 30 mV apart
+    and the small cluster takes its 25 % of the collector area. On one cluster both modes
+    give the same step."""
+    layout = two_collector_clusters()
+    s = layout.solid
+    out = {}
+    for mode in ("uniform", "equipotential"):
+        model = HalfCellModel(layout, params, CouplingOptions(collector=mode))
+        current = model.one_c_current()
+        st, _ = model.step(model.initial_state(0.2), None, current)
+        new, info = model.step(st, 60.0, current)
+        assert info.conservation_error < 1e-8
+        _, lab = s.components()
+        small = (lab == lab[s.b_cell[layout.collector_b]][-1])[s.b_cell[layout.solid_b]]
+        share = -float(model.area_if[small] @ new.i_if[small]) / current
+        total = -float(model.area_if @ new.i_if) / current
+        out[mode] = (model.collector_potentials(new), share, total)
+    v_uni, share_uni, total_uni = out["uniform"]
+    v_eq, share_eq, total_eq = out["equipotential"]
+    assert total_uni == pytest.approx(1.0, abs=1e-8) and total_eq == pytest.approx(1.0, abs=1e-8)
+    assert v_uni.max() - v_uni.min() > 0.02
+    assert share_uni == pytest.approx(0.25, abs=1e-8)
+    assert v_eq.max() - v_eq.min() <= CouplingOptions().collector_tol
+    # the small cluster has 1/6 of the interface: it now takes about that (0.156), not 1/4
+    assert 0.12 < share_eq < 0.19
+
+    one = HalfCellLayout(small_layered())
+    steps = {}
+    for mode in ("uniform", "equipotential"):
+        model = HalfCellModel(one, params, CouplingOptions(collector=mode))
+        assert model.collector_groups is None
+        current = 0.2 * model.one_c_current()
+        st, _ = model.step(model.initial_state(0.5, current=current), None, current)
+        new, _ = model.step(st, 30.0, current)
+        steps[mode] = model.voltage(new)
+    assert steps["uniform"] == steps["equipotential"]
+
+
+def test_collector_option_is_validated():
+    with pytest.raises(ValueError, match="collector must be 'uniform' or 'equipotential'"):
+        CouplingOptions(collector="floating")
+    with pytest.raises(ValueError, match="collector_tol"):
+        CouplingOptions(collector="equipotential", collector_tol=0.0)

@@ -41,6 +41,7 @@ A case directory holds ``case.toml`` (and whatever it refers to, e.g. a packing 
     dt0_s = 1.0
     dt_max_s = 60.0
     max_retries = 8
+    collector = "uniform"                # or "equipotential" (CouplingOptions.collector)
 
     [output]                             # optional
     directory = "results"                # relative to the case
@@ -101,6 +102,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "direct_below": (int, lambda v: v >= 0, ">= 0"), "stall_window": (int, lambda v: v >= 0, ">= 0"),
         "dt0_s": (_NUM, lambda v: v > 0, "> 0"), "dt_max_s": (_NUM, lambda v: v > 0, "> 0"),
         "max_retries": (int, lambda v: v >= 0, ">= 0"), "max_steps": (int, lambda v: v >= 1, ">= 1"),
+        "collector": (str, lambda v: v in ("uniform", "equipotential"), "'uniform' or 'equipotential'"),
+        "collector_tol": (_NUM, lambda v: 0 < v < 1, "in (0, 1) V"),
     },
     "output": {
         "directory": (str,), "progress_interval_s": (_NUM, lambda v: v >= 0, ">= 0"),

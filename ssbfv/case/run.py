@@ -84,7 +84,7 @@ def build_model(cfg, mesh):
             raise CaseError(f"{cfg.case_file}: [parameters.overrides]: {exc}") from None
     num = cfg.numerics
     copt = {k: num[k] for k in ("nrmsd_tol", "conc_tol", "max_outer", "min_outer", "relaxation", "correctors",
-                                "linear_tol", "direct_below", "stall_window") if k in num}
+                                "linear_tol", "direct_below", "stall_window", "collector", "collector_tol") if k in num}
     sopt = {"dt0": num.get("dt0_s"), "dt_max": num.get("dt_max_s")}
     sopt.update({k: num[k] for k in ("max_retries", "max_steps") if k in num})
     pr = cfg.protocol
@@ -142,20 +142,21 @@ COLLECTOR_SHARE_WARNING = 2.0
 
 
 def _warn_collector_shares(clusters: list, log) -> None:
-    """Log the active clusters whose share of the collector current exceeds
-    ``COLLECTOR_SHARE_WARNING`` times their share of the active volume
-    (:meth:`HalfCellLayout.collector_clusters`)."""
+    """Log the active clusters whose share of the collector current (with the uniform
+    collector: of the collector area) exceeds ``COLLECTOR_SHARE_WARNING`` times their share
+    of the active volume (:meth:`HalfCellLayout.collector_clusters`)."""
     if len(clusters) < 2:
         return
-    over = [c for c in clusters if c["current_share"] > COLLECTOR_SHARE_WARNING * c["volume_share"]]
+    over = [c for c in clusters if c["area_share"] > COLLECTOR_SHARE_WARNING * c["volume_share"]]
     if not over:
         return
     parts = "; ".join(f"{c['volume_m3'] * 1e18:.4g} um^3 ({c['volume_share']:.3g} of the active volume) takes "
-                      f"{c['current_share']:.3g} of the current ({c['current_share'] / c['volume_share']:.3g}x its share)"
+                      f"{c['area_share']:.3g} of the current ({c['area_share'] / c['volume_share']:.3g}x its share)"
                       for c in over)
     log(f"model: {len(clusters)} active clusters touch the collector and the applied current is spread uniformly "
         f"over their collector faces (DESIGN.md §4): {parts}; such a cluster reaches its limit first, and the run "
-        "can end there while the rest of the electrode is far from it")
+        "can end there while the rest of the electrode is far from it ([numerics] collector = "
+        "\"equipotential\" splits the current between the clusters by what they take)")
 
 
 def run_case(case, quiet: bool = False, resume: bool = False) -> dict:
@@ -201,7 +202,8 @@ def run_case(case, quiet: bool = False, resume: bool = False) -> dict:
             "regions": list(mesh.region_names),
             "collector_clusters": layout.collector_clusters(),
         }
-        _warn_collector_shares(mesh_stats["collector_clusters"], log)
+        if model.options.collector == "uniform":
+            _warn_collector_shares(mesh_stats["collector_clusters"], log)
         if layout.isolated[0] > layout.enclosed_electrolyte[0]:
             log(f"model: {layout.isolated[0] - layout.enclosed_electrolyte[0]} cells enclosed by inert regions "
                 "touch neither the interface nor the anode: left out as inert")

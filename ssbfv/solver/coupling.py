@@ -107,6 +107,16 @@ class CouplingOptions:
     correctors : extra non-orthogonal corrector solves per field and outer iteration (the
         first solve uses the previous iterate's gradient; 0 leaves the whole correction to
         the outer loop, which converges more slowly on skewed tetrahedra)
+    collector : how the applied current enters the active clusters that touch the collector.
+        "uniform" (DESIGN.md §4): spread uniformly over the active collector faces, so each
+        cluster takes its share of the collector contact area; "equipotential": the
+        collector is one conductor, the clusters share one collector potential and the
+        current splits between them as their interfaces take it (per outer iteration a
+        Newton update of the cluster currents with the clusters' interface conductances;
+        within a cluster the current density on the collector faces stays uniform). With
+        one cluster on the collector the two are the same.
+    collector_tol : with "equipotential", the largest difference [V] between the clusters'
+        mean collector potentials at convergence
     conductance_floor : smallest interface conductance G = di/d(phi_s - phi_e) used in the
         Robin linearisations, as a fraction of the area-weighted mean G of the interface. Where a
         surface concentration reaches its bound the current stops depending on the
@@ -135,8 +145,14 @@ class CouplingOptions:
     conductance_floor: float = 1e-4
     amg_solid: str = "csr"
     amg_electrolyte: str = "rs"
+    collector: str = "uniform"
+    collector_tol: float = 1e-6
 
     def __post_init__(self):
+        if self.collector not in ("uniform", "equipotential"):
+            raise ValueError(f"collector must be 'uniform' or 'equipotential', got {self.collector!r}")
+        if not self.collector_tol > 0:
+            raise ValueError(f"collector_tol must be > 0 V, got {self.collector_tol}")
         for name in ("amg_solid", "amg_electrolyte"):
             if getattr(self, name) not in ("csr", "rs", "pyamg"):
                 raise ValueError(f"{name} must be 'csr', 'rs' or 'pyamg', got {getattr(self, name)!r}")
@@ -358,6 +374,32 @@ class HalfCellModel:
         self.area_if = layout.interface_area
         self.area_coll = s.b_area[layout.collector_b]
         self.area_anode = e.b_area[layout.anode_b]
+        self.collector_groups = self._collector_groups()
+
+    def _collector_groups(self):
+        """None when fewer than two active clusters touch the collector; else (cluster of
+        each collector face, cluster of each interface face or -1 for clusters off the
+        collector, number of clusters K, collector area per cluster [m^2])."""
+        L = self.layout
+        s = L.solid
+        _, lab = s.components()
+        on_coll, k_coll = np.unique(lab[s.b_cell[L.collector_b]], return_inverse=True)
+        if on_coll.size < 2:
+            return None
+        index = np.full(int(lab.max()) + 1, -1, dtype=np.int64)
+        index[on_coll] = np.arange(on_coll.size)
+        k_if = index[lab[s.b_cell[L.solid_b]]]
+        area_k = np.bincount(k_coll, weights=self.area_coll, minlength=on_coll.size)
+        return k_coll, k_if, on_coll.size, area_k
+
+    def collector_potentials(self, st: HalfCellState) -> np.ndarray:
+        """Area-weighted mean solid potential [V] on the collector faces of each active cluster
+        that touches the collector (one value when a single cluster does)."""
+        phi = st.phi_s_level + st.b_phis[self.layout.collector_b]
+        if self.collector_groups is None:
+            return np.array([float(phi @ self.area_coll) / float(self.area_coll.sum())])
+        k_coll, _, K, area_k = self.collector_groups
+        return np.bincount(k_coll, weights=self.area_coll * phi, minlength=K) / area_k
 
     # ------------------------------------------------------------------ states
     def initial_state(self, chi0: float, c_e0: float | None = None, current: float = 0.0) -> HalfCellState:
@@ -630,6 +672,16 @@ class HalfCellModel:
         dmax = opt.max_potential_change
         resp = None if static else self._surface_response(dt)
         omega, r_prev = opt.relaxation, None
+        groups = self.collector_groups if opt.collector == "equipotential" else None
+        spread = 0.0
+        if groups is not None:
+            # cluster currents [A] from the last state's interface currents (charge balance of
+            # each cluster), the remainder of the applied current spread by collector area
+            k_coll, k_if, K, area_k = groups
+            on = k_if >= 0
+            I_k = -np.bincount(k_if[on], weights=(self.area_if * st.i_if)[on], minlength=K)
+            I_k += (current - I_k.sum()) * area_k / area_k.sum()
+            V_k = self.collector_potentials(st)
         try:
             for k in range(opt.max_outer):
                 # ---------------- solid potential
@@ -639,7 +691,17 @@ class HalfCellModel:
                 with timer("assembly"):
                     st.recentre()  # a uniform level in the solve would cost ~1e-8 in the current balance
                     bc = _bc(s.b_face.size)
-                    bc.q[L.collector_b] = q_coll
+                    if groups is None:
+                        bc.q[L.collector_b] = q_coll
+                    else:
+                        # Newton step on the clusters' currents towards one collector potential V:
+                        # I_k(V) = I_k - S_k (V - V_k), S_k = sum of A G over the cluster's
+                        # interface (raising a cluster's potential by dV lowers the current it
+                        # delivers by S_k dV), with sum I_k(V) = the applied current
+                        S_k = np.bincount(k_if[on], weights=(self.area_if * G)[on], minlength=K)
+                        V = (I_k.sum() + float(S_k @ V_k) - current) / float(S_k.sum())
+                        I_k = I_k - S_k * (V - V_k)
+                        bc.q[L.collector_b] = (I_k / area_k)[k_coll]
                     bc.h[L.solid_b] = h
                     bc.value[L.solid_b] = val - st.phi_s_level
                 with timer("solve_phi_s"):
@@ -650,6 +712,9 @@ class HalfCellModel:
                     st.phi_s_level += shift[0]
                     lin_iters += it
                 i_s = flux[L.solid_b] / self.area_if
+                if groups is not None:
+                    V_k = self.collector_potentials(st)
+                    spread = float(V_k.max() - V_k.min())
                 phis_x = phis_x + np.clip(opt.relaxation * (st.phi_s_level + st.b_phis - phis_x), -dmax, dmax)
                 # ---------------- solid concentration
                 cs_prev = st.c_s
@@ -720,7 +785,8 @@ class HalfCellModel:
                 dc = 0.0 if static else max(float(np.max(np.abs(st.c_s - cs_prev))) / self.c_s_max,
                                             float(np.max(np.abs(st.c_e - ce_prev))) / self.c_e0)
                 history.append((res, dc))
-                if k + 1 >= opt.min_outer and res <= opt.nrmsd_tol and dc <= opt.conc_tol:
+                if k + 1 >= opt.min_outer and res <= opt.nrmsd_tol and dc <= opt.conc_tol \
+                        and spread <= opt.collector_tol:
                     conv = True
                     break
                 # give up early on a stalled iteration (a smaller step is cheaper than 40 sweeps)
@@ -734,7 +800,8 @@ class HalfCellModel:
             raise StepFailed(f"linear solver failed: {exc}") from exc
         if not conv:
             raise StepFailed(f"no convergence in {opt.max_outer} outer iterations (NRMSD {res:.2e}, "
-                             f"concentration change {dc:.2e})")
+                             f"concentration change {dc:.2e}"
+                             + (f", collector potentials {spread:.2e} V apart)" if groups is not None else ")"))
         if not static:
             if st.c_e.min() < 0.0:
                 raise StepFailed(f"negative electrolyte concentration ({st.c_e.min():.3e} mol/m^3 "

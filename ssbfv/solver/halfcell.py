@@ -256,12 +256,13 @@ class HalfCellLayout:
 
     def collector_clusters(self) -> list[dict]:
         """The active clusters that touch the collector, largest first: per cluster its
-        volume [m^3], collector contact area [m^2], ``current_share`` (its fraction of the
-        collector area: with the applied current spread uniformly over the active collector
-        faces, DESIGN.md §4, the fraction of the current it takes) and ``volume_share`` (its
-        fraction of all active volume: of the capacity the C-rate is based on).
+        volume [m^3], collector contact area [m^2], ``area_share`` (its fraction of the
+        collector contact area: with the applied current spread uniformly over the active
+        collector faces, DESIGN.md §4, the fraction of the current it takes) and
+        ``volume_share`` (its fraction of all active volume: of the capacity the C-rate is
+        based on).
 
-        A cluster whose current share exceeds its volume share fills (discharge) or empties
+        With the uniform spread, a cluster whose area share exceeds its volume share fills (discharge) or empties
         (charge) that many times faster than the electrode on average; when it can take no
         more, the run ends early although the rest of the electrode is far from its limit."""
         s = self.solid
@@ -273,6 +274,6 @@ class HalfCellLayout:
         for c in np.unique(lab[faces]):
             vol = float(s.cell_volumes[lab == c].sum())
             a = float(area[lab[faces] == c].sum())
-            out.append({"volume_m3": vol, "collector_area_m2": a, "current_share": a / total_area,
+            out.append({"volume_m3": vol, "collector_area_m2": a, "area_share": a / total_area,
                         "volume_share": vol / total_vol})
         return sorted(out, key=lambda d: -d["volume_m3"])
