@@ -94,7 +94,8 @@ def attempt(job: dict, arrays: dict, stage=None) -> dict:
        changes the radii the first clean-up checked (filler by 3-6 %), which brings
        configurations back within the clearance (seed 2 of the reference cell: 1635 at
        the clearance, 15 at half of it, 2 at a fifth); this pass moves the few spheres
-       concerned by ~0.1 um and leaves the shares unchanged to ~2e-4;
+       concerned by ~0.1 um and leaves the shares unchanged to ~2e-4 (the reference cell's
+       periodic surface mismatch remains: docs/meshing.md);
     4. ``mesh_spheres_occ`` of the cleaned centres with the restored radii into
        ``job['path']``.
 
