@@ -380,17 +380,10 @@ class HalfCellModel:
         """None when fewer than two active clusters touch the collector; else (cluster of
         each collector face, cluster of each interface face or -1 for clusters off the
         collector, number of clusters K, collector area per cluster [m^2])."""
-        L = self.layout
-        s = L.solid
-        _, lab = s.components()
-        on_coll, k_coll = np.unique(lab[s.b_cell[L.collector_b]], return_inverse=True)
-        if on_coll.size < 2:
+        k_coll, k_if, _, n = self.layout.collector_cluster_index()
+        if n < 2:
             return None
-        index = np.full(int(lab.max()) + 1, -1, dtype=np.int64)
-        index[on_coll] = np.arange(on_coll.size)
-        k_if = index[lab[s.b_cell[L.solid_b]]]
-        area_k = np.bincount(k_coll, weights=self.area_coll, minlength=on_coll.size)
-        return k_coll, k_if, on_coll.size, area_k
+        return k_coll, k_if, n, np.bincount(k_coll, weights=self.area_coll, minlength=n)
 
     def collector_potentials(self, st: HalfCellState) -> np.ndarray:
         """Area-weighted mean solid potential [V] on the collector faces of each active cluster

@@ -266,14 +266,23 @@ class HalfCellLayout:
         (charge) that many times faster than the electrode on average; when it can take no
         more, the run ends early although the rest of the electrode is far from its limit."""
         s = self.solid
-        _, lab = s.components()
-        faces = s.b_cell[self.collector_b]
-        area = s.b_area[self.collector_b]
+        k_coll, _, k_cell, n = self.collector_cluster_index()
+        area = np.bincount(k_coll, weights=s.b_area[self.collector_b], minlength=n)
+        on = k_cell >= 0
+        vol = np.bincount(k_cell[on], weights=s.cell_volumes[on], minlength=n)
         total_area, total_vol = float(area.sum()), float(s.cell_volumes.sum())
-        out = []
-        for c in np.unique(lab[faces]):
-            vol = float(s.cell_volumes[lab == c].sum())
-            a = float(area[lab[faces] == c].sum())
-            out.append({"volume_m3": vol, "collector_area_m2": a, "area_share": a / total_area,
-                        "volume_share": vol / total_vol})
+        out = [{"volume_m3": float(v), "collector_area_m2": float(a), "area_share": float(a) / total_area,
+                "volume_share": float(v) / total_vol} for v, a in zip(vol, area)]
         return sorted(out, key=lambda d: -d["volume_m3"])
+
+    def collector_cluster_index(self):
+        """The active clusters that touch the collector, numbered 0..n-1: (cluster of each
+        collector face, of each interface face, of each solid cell (-1 for clusters off the
+        collector), n)."""
+        s = self.solid
+        _, lab = s.components()
+        on_coll, k_coll = np.unique(lab[s.b_cell[self.collector_b]], return_inverse=True)
+        index = np.full(int(lab.max(initial=0)) + 1, -1, dtype=np.int64)
+        index[on_coll] = np.arange(on_coll.size)
+        k_cell = index[lab]
+        return k_coll, k_cell[s.b_cell[self.solid_b]], k_cell, int(on_coll.size)
