@@ -7,7 +7,8 @@ Time stepping (DESIGN.md §7): implicit Euler steps; after an accepted step the 
 by ``grow`` (up to ``dt_max``) when the step needed at most ``easy_outer`` outer
 iterations; a step that fails (no convergence, a linear solver failure, a negative or
 out-of-range concentration, NaN) is retried with dt halved, at most ``max_retries`` times in
-a row and not below ``dt_min`` (default dt0 / 2^max_retries); then the run stops with reason ``"step_failed"`` and every completed step kept.
+a row and not below ``dt_min`` (default dt0 / 2^max_retries); then the run stops with
+reason ``"step_failed"`` and every completed step kept.
 
 End of a run (``RunResult.reason``):
 
@@ -20,7 +21,8 @@ End of a run (``RunResult.reason``):
   linear in t by conservation, so the last step is shortened to land on it;
 - ``"t_end"``: the requested end time;
 - ``"voltage_collapse"``: the steps failed while the voltage was moving towards the cut-off
-  (falling on discharge, rising on charge) so fast that a linear extrapolation of the last two points reaches it within
+  (falling on discharge, rising on charge) so fast that a linear extrapolation of the last
+  two points reaches it within
   ``collapse_fraction`` (1e-4) of the nominal duration 3600 s / C-rate: the applied current
   exceeds what transport can deliver (a depleted electrolyte or saturated particle
   surface), the voltage diverges there, and the capacity left out is below that fraction;

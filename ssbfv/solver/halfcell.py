@@ -249,9 +249,8 @@ class HalfCellLayout:
 
     def solid_clusters(self):
         """(count, volume of the clusters that do not touch the collector [m^3])."""
-        n, lab = self.solid.components()
-        at_coll = np.unique(lab[self.solid.b_cell[self.collector_b]])
-        free = ~np.isin(lab, at_coll)
+        n, _ = self.solid.components()
+        free = self.collector_cluster_index()[2] < 0
         return n, float(self.solid.cell_volumes[free].sum())
 
     def collector_clusters(self) -> list[dict]:
@@ -262,9 +261,10 @@ class HalfCellLayout:
         ``volume_share`` (its fraction of all active volume: of the capacity the C-rate is
         based on).
 
-        With the uniform spread, a cluster whose area share exceeds its volume share fills (discharge) or empties
-        (charge) that many times faster than the electrode on average; when it can take no
-        more, the run ends early although the rest of the electrode is far from its limit."""
+        With the uniform spread, a cluster whose area share exceeds its volume share fills
+        (discharge) or empties (charge) that many times faster than the electrode on
+        average; when it can take no more, the run ends early although the rest of the
+        electrode is far from its limit."""
         s = self.solid
         k_coll, _, k_cell, n = self.collector_cluster_index()
         area = np.bincount(k_coll, weights=s.b_area[self.collector_b], minlength=n)
