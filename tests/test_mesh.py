@@ -165,3 +165,18 @@ def test_bad_meshes(tmp_path):
     p = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, -1], [0.2, 0.2, 1]], float)
     with pytest.raises(ValueError, match="shared by more than two cells"):
         Mesh(p, tets, np.full(3, TET), np.zeros(3), ["x"])
+
+
+def test_wrap_periodic_stays_below_the_period():
+    """-1e-16 % 20.0 is 20.0 in floating point, which scipy's periodic cKDTree rejects; the
+    wrap maps it (and every other value) into [0, period)."""
+    from scipy.spatial import cKDTree
+
+    from ssbfv.mesh.periodic import wrap_periodic
+
+    v = np.array([-1e-16, -20.0, 0.0, 19.999, 20.0, 45.5, -5e-15])
+    w = wrap_periodic(v, 20.0)
+    assert np.all((w >= 0.0) & (w < 20.0))
+    assert w == pytest.approx([0.0, 0.0, 0.0, 19.999, 0.0, 5.5, 20.0 - 5e-15], abs=1e-12)
+    assert np.mod(-1e-16, 20.0) == 20.0  # why the function exists
+    cKDTree(np.column_stack([w, w]), boxsize=[20.0, 20.0])  # accepted

@@ -83,7 +83,7 @@ def test_isolated_occ_attempt_gives_the_in_process_mesh(tmp_path, packing):
     assert d_iso["process"]["peak_rss_mb"] > 50 and "process" not in d_inp
     # and the stages it went through, in order, with non-decreasing start times
     names = [name.split(" ")[0] for name, _ in d_iso["stages"]]
-    assert names[:6] == ["clean-up", "volume", "final", "trim", "fragment", "labels"]
+    assert names[:6] == ["clean-up", "volume", "final", "add", "fragment", "labels"]
     assert names[-2:] == ["periodic", "write"] and set(names[6:-2]) <= {"side"}
     # the final clean-up (restored radii, half the clearance) leaves no violation
     assert d_iso["final_cleanup"]["remaining_violations"] == 0

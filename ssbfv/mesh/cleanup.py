@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .periodic import wrap_periodic
+
 
 @dataclass
 class CleanupReport:
@@ -40,8 +42,8 @@ def _pairs(centres, radii, box, reach):
     """Close pairs (i < j) with minimum-image separation vectors (periodic in y, z)."""
     lx, ly, lz = box
     pts = centres.copy()
-    pts[:, 1] %= ly
-    pts[:, 2] %= lz
+    pts[:, 1] = wrap_periodic(pts[:, 1], ly)
+    pts[:, 2] = wrap_periodic(pts[:, 2], lz)
     pts[:, 0] -= pts[:, 0].min() - 1e-12  # cKDTree needs coordinates in [0, boxsize)
     bx = 4.0 * (np.ptp(pts[:, 0]) + 2 * reach + 1e-12)
     tree = cKDTree(pts, boxsize=[bx, ly, lz])

@@ -5,7 +5,7 @@ Geometry (DESIGN.md §1): a separator box [0, t_sep] and a cathode box [t_sep, x
 y and z sides. Everything is fragmented at once; every fragment volume is then labelled
 from the inputs it came from (gmsh's fragment map, exact — no point-in-volume guesses):
 
-- not inside either box            -> removed (outside the cell)
+- not inside either box            -> not meshed (outside the cell; :func:`_add_spheres`)
 - inside the separator box         -> ``separator`` (spheres are trimmed by the slab)
 - inside a sphere of species k     -> the name of the first such species (priority by
                                       species order: a lens shared by active and filler is
@@ -43,6 +43,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from .generate import box_side_surfaces, gmsh_session
+from .periodic import wrap_periodic
 
 UM = 1e-6
 PATCHES = ("anode", "collector", "ymin", "ymax", "zmin", "zmax")
@@ -59,6 +60,7 @@ class OccMeshResult:
     times: dict = field(default_factory=dict)
     n_fragments: dict = field(default_factory=dict)
     periodic_refinement: dict = field(default_factory=dict)  # see _generate_periodic
+    pole_clearance: float = float("nan")  # [m] smallest distance bound of a sphere pole from the other surfaces (pole_axes)
 
 
 def _periodic_copies(centres_um, radii_um, ly, lz):
@@ -76,33 +78,96 @@ def _periodic_copies(centres_um, radii_um, ly, lz):
     return np.concatenate(cs), np.concatenate(rs), np.concatenate(idx)
 
 
-def _trimmed_spheres(occ, centres_um, radii_um, index, extent_um):
-    """Add the spheres to the OCC model, each one that leaves the box [0, extent] cut down to
-    its part inside (one small Boolean per such sphere). Returns (volume tags, index of the
-    original sphere per tag); a sphere can leave several pieces, or none.
+def _fibonacci_hemisphere(k: int) -> np.ndarray:
+    """``k`` unit vectors spread evenly over the hemisphere z >= 0, (k, 3)."""
+    i = np.arange(k) + 0.5
+    z = 1.0 - i / k
+    phi = np.pi * (3.0 - np.sqrt(5.0)) * i
+    rho = np.sqrt(1.0 - z**2)
+    return np.column_stack([rho * np.cos(phi), rho * np.sin(phi), z])
 
-    Fragmenting the untrimmed spheres and removing the outside pieces afterwards is
-    superlinear in the model size (6 s on ~150 spheres): on the reference cell (2477 spheres with their periodic
-    copies, 18 740 fragment volumes) the removal was still running 14 minutes after a
-    397 s fragment, on a shared machine."""
-    lo = centres_um - radii_um[:, None]
-    hi = centres_um + radii_um[:, None]
-    ext = np.asarray(extent_um, dtype=np.float64)
-    crossing = np.any(lo < 0.0, axis=1) | np.any(hi > ext, axis=1)
-    box = occ.addBox(0.0, 0.0, 0.0, *(float(v) for v in ext)) if crossing.any() else None
-    tags, idx = [], []
+
+def pole_axes(centres, radii, planes, period, candidates=64):
+    """An axis per sphere that keeps its two poles (c ± r a) away from every other sphere
+    surface and every box plane.
+
+    OpenCASCADE parametrises a sphere by longitude and latitude about its axis (z by default);
+    the poles are singular points of that map. A curve of the fragment through a pole or
+    within a hair of it (a plane through the centre of a sphere cuts it along a great circle
+    through both poles, as a sphere centred on the separator plane is) leaves gmsh's surface
+    mesher with a boundary it cannot close ("The 1D mesh seems not to be forming a closed
+    loop": seed 2 of the reference cell, with 11 spheres centred on x = t_sep and 11 on
+    x = x_max). Every curve on sphere i lies on another sphere's surface or a plane, so the
+    distance of a pole p from the curves is bounded below by
+    min(min_j | |p - c_j| - r_j |, min_planes |p - plane|).
+
+    centres (n, 3), radii (n,) in any one length unit; planes: [(axis, value), ...]
+    (a periodic axis is taken modulo its period); period: (Ly, Lz) of axes 1 and 2.
+    Returns (axes (n, 3) unit vectors, clearance (n,): that bound for the chosen axis),
+    choosing among ``candidates`` directions per sphere."""
+    c = np.asarray(centres, dtype=np.float64)
+    r = np.asarray(radii, dtype=np.float64)
+    n = len(r)
+    dirs = _fibonacci_hemisphere(candidates)  # (K, 3); d and -d give the same poles
+    poles = r[:, None, None, None] * np.stack([dirs, -dirs])[None]  # (n, 2, K, 3) relative to c
+    score = np.full((n, candidates), np.inf)
+    ly, lz = period
+    for axis, value in planes:
+        pos = c[:, axis][:, None, None] + poles[..., axis]  # (n, 2, K)
+        s = pos - value
+        if axis in (1, 2):
+            per = ly if axis == 1 else lz
+            s = s - per * np.round(s / per)
+        score = np.minimum(score, np.abs(s).min(axis=1))
+    if n > 1:
+        box_x = float(np.ptp(c[:, 0])) + 4.0 * float(r.max()) + 1.0
+        pts = c.copy()
+        pts[:, 0] -= pts[:, 0].min() - 1e-9
+        pts[:, 1] = wrap_periodic(pts[:, 1], ly)
+        pts[:, 2] = wrap_periodic(pts[:, 2], lz)
+        tree = cKDTree(pts, boxsize=[2.0 * box_x, ly, lz])
+        pairs = tree.query_pairs(2.0 * float(r.max()), output_type="ndarray")
+        if pairs.size:
+            i, j = np.concatenate([pairs[:, 0], pairs[:, 1]]), np.concatenate([pairs[:, 1], pairs[:, 0]])
+            d = c[j] - c[i]
+            d[:, 1] -= ly * np.round(d[:, 1] / ly)
+            d[:, 2] -= lz * np.round(d[:, 2] / lz)
+            near = np.linalg.norm(d, axis=1) < r[i] + r[j]  # only overlapping spheres cut sphere i
+            i, j, d = i[near], j[near], d[near]
+            for lo in range(0, len(i), 4096):  # bounded memory: (4096, 2, K, 3)
+                sl = slice(lo, lo + 4096)
+                q = poles[i[sl]] - d[sl][:, None, None, :]
+                f = np.abs(np.linalg.norm(q, axis=-1) - r[j[sl]][:, None, None]).min(axis=1)
+                np.minimum.at(score, i[sl], f)
+    best = np.argmax(score, axis=1)
+    return dirs[best], score[np.arange(n), best]
+
+
+def _add_spheres(occ, centres_um, radii_um, axes=None):
+    """Add the spheres to the OCC model whole, also where they leave the box (the fragment with
+    the boxes splits them there), each turned so that its axis (poles) is ``axes[k]``
+    (:func:`pole_axes`; None: OCC's z axis). Returns their volume tags.
+
+    Cutting the spheres to the box before the fragment (one Boolean per sphere that leaves
+    it) gives every cut sphere a disk face in the side plane, coplanar with the box side and
+    with the disks of its neighbours. OpenCASCADE's fragment of overlapping coplanar faces
+    then partitioned y = 0 and y = Ly differently: on seed 2 of the reference cell 808
+    surfaces against 804, with 29 surfaces without a translate, 20 of them far from any
+    near-degenerate point. With whole spheres the side planes are cut only transversally
+    (by sphere surfaces) and the same packing gives 899 and 899 surfaces, all translates
+    (benchmarks/RESULTS.md). The pieces outside the box are not removed (removing entities
+    from a gmsh model of this size took longer than the fragment), but hidden from the
+    mesher: :func:`mesh_spheres_occ`."""
+    tags = []
     for k, ((x, y, z), r) in enumerate(zip(centres_um, radii_um)):
         t = occ.addSphere(float(x), float(y), float(z), float(r))
-        if crossing[k]:
-            out, _ = occ.intersect([(3, t)], [(3, box)], removeObject=True, removeTool=False)
-            pieces = [tag for dim, tag in out if dim == 3]
-        else:
-            pieces = [t]
-        tags.extend(pieces)
-        idx.extend([index[k]] * len(pieces))
-    if box is not None:
-        occ.remove([(3, box)], recursive=True)
-    return tags, np.asarray(idx, dtype=np.int64)
+        if axes is not None:
+            ax = np.asarray(axes[k], dtype=np.float64)
+            angle = float(np.arccos(np.clip(ax[2], -1.0, 1.0)))
+            if angle > 1e-12 and np.pi - angle > 1e-12:
+                occ.rotate([(3, t)], float(x), float(y), float(z), float(-ax[1]), float(ax[0]), 0.0, angle)
+        tags.append(t)
+    return tags
 
 
 def _curve_spacing(gmsh, curve):
@@ -144,8 +209,8 @@ def _periodic_curve_classes(gmsh, ly, lz, eps) -> list[list[int]]:
     if not curves:
         return []
     x = np.asarray(com, dtype=np.float64)
-    x[:, 1] %= ly
-    x[:, 2] %= lz
+    x[:, 1] = wrap_periodic(x[:, 1], ly)
+    x[:, 2] = wrap_periodic(x[:, 2], lz)
     x[:, 0] -= x[:, 0].min()
     span = float(np.ptp(x[:, 0])) + 1.0
     tree = cKDTree(x, boxsize=[4.0 * span, ly, lz])
@@ -192,7 +257,16 @@ def _set_curve_sizes(gmsh, sizes) -> None:
         gmsh.model.mesh.setSizeAtParametricPoints(1, c, t[order].tolist(), spacing[order].tolist())
 
 
-def _generate_periodic(gmsh, periodic_pairs, period, eps, passes=3, repairs=3, dim=3, stage=None) -> dict:
+def _show_only(gmsh, dim_tags) -> None:
+    """Make ``dim_tags`` and their boundaries (recursively) the only visible entities, and
+    have gmsh mesh only visible entities."""
+    gmsh.model.setVisibility(gmsh.model.getEntities(), 0)
+    gmsh.model.setVisibility(list(dim_tags), 1, recursive=True)
+    gmsh.option.setNumber("Mesh.MeshOnlyVisible", 1)
+
+
+def _generate_periodic(gmsh, periodic_pairs, period, eps, passes=3, repairs=3, dim=3, stage=None,
+                       volumes=None, surfaces=None) -> dict:
     """Mesh the model up to ``dim`` with the periodic surface pairs
     ``[(slave, master, affine), ...]`` (module doc). ``period``: (Ly, Lz).
 
@@ -207,6 +281,8 @@ def _generate_periodic(gmsh, periodic_pairs, period, eps, passes=3, repairs=3, d
 
     Returns {"passes": side curves split per pass, "repairs": curves repaired in step 2}.
     ``stage``: optional callable, called with the name of each stage as it begins.
+    ``volumes``, ``surfaces``: the volumes to mesh and their boundary surfaces (None: all of
+    the model); the other entities stay hidden (Mesh.MeshOnlyVisible).
     Raises OccMeshError."""
     stage = stage or (lambda name: None)
     mesh = gmsh.model.mesh
@@ -215,12 +291,12 @@ def _generate_periodic(gmsh, periodic_pairs, period, eps, passes=3, repairs=3, d
     sizes: dict[int, list] = {}
     report = {"passes": [], "repairs": []}
     if classes and passes:
-        surfaces = set()
+        side_surfaces = set()
         for c in translates:
-            surfaces.update(int(s) for s in gmsh.model.getAdjacencies(1, c)[0])
-        gmsh.model.setVisibility(gmsh.model.getEntities(), 0)
-        gmsh.model.setVisibility([(2, s) for s in sorted(surfaces)], 1, recursive=True)
-        gmsh.option.setNumber("Mesh.MeshOnlyVisible", 1)
+            side_surfaces.update(int(s) for s in gmsh.model.getAdjacencies(1, c)[0])
+        if surfaces is not None:
+            side_surfaces &= set(surfaces)
+        _show_only(gmsh, [(2, s) for s in sorted(side_surfaces)])
         try:
             for k in range(passes):
                 stage(f"side surfaces without periodic constraints, pass {k + 1}")
@@ -240,8 +316,11 @@ def _generate_periodic(gmsh, periodic_pairs, period, eps, passes=3, repairs=3, d
                     break
                 _set_curve_sizes(gmsh, sizes)
         finally:
-            gmsh.option.setNumber("Mesh.MeshOnlyVisible", 0)
-            gmsh.model.setVisibility(gmsh.model.getEntities(), 1)
+            if volumes is None:
+                gmsh.option.setNumber("Mesh.MeshOnlyVisible", 0)
+                gmsh.model.setVisibility(gmsh.model.getEntities(), 1)
+            else:
+                _show_only(gmsh, [(3, v) for v in volumes])
     for slave, master, affine in periodic_pairs:
         mesh.setPeriodic(2, [slave], [master], affine)
     for attempt in range(repairs + 1):
@@ -275,7 +354,7 @@ def compensated_radii(radii, h, curvature_points=12):
 def mesh_spheres_occ(path, centres, radii, species, species_names, box, separator_thickness,
                      h, h_min=None, curvature_points=12, algorithm3d=10, optimize=True,
                      msh_version=4.1, threads=1, verbose=False, preserve_volume=True,
-                     presplit_passes=3, periodic_repairs=3, stage=None) -> OccMeshResult:
+                     presplit_passes=3, periodic_repairs=3, orient_poles=True, stage=None) -> OccMeshResult:
     """Mesh a half-cell with spheres (all lengths in m) and write a gmsh file in µm.
 
     Parameters
@@ -296,7 +375,9 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
     presplit_passes, periodic_repairs : surface-meshing passes without the periodic
         constraints before the final one, and re-meshings after a failed periodic copy
         (module doc, :func:`_generate_periodic`); 0 and 0 mesh with the constraints once
-    stage : optional callable, called with the name of each stage as it begins (trim,
+    orient_poles : turn every sphere so that its poles are away from the other surfaces and
+        the planes (:func:`pole_axes`); False keeps OCC's z axis
+    stage : optional callable, called with the name of each stage as it begins (spheres,
         fragment, labels and periodic pairs, the meshing passes, write)
 
     Raises OccMeshError when OpenCASCADE or gmsh fails, or the periodic sides do not match.
@@ -313,6 +394,7 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
     h_min_um = h_um / 4.0 if h_min is None else float(h_min) / UM
     eps = 1e-6 * max(x_max, ly, lz)
     times = {}
+    pole_clearance = float("nan")
     stage = stage or (lambda name: None)
     t0 = time.perf_counter()
     with gmsh_session(verbose=verbose, threads=threads) as gmsh:
@@ -323,19 +405,25 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
             boxes.append(("separator", occ.addBox(0.0, 0.0, 0.0, t_sep, ly, lz)))
         boxes.append(("cathode", occ.addBox(t_sep, 0.0, 0.0, x_max - t_sep, ly, lz)))
         pc, pr, pidx = _periodic_copies(c_um, r_um, ly, lz)
-        stage(f"trim {len(pc)} spheres (with periodic copies) to the box")
+        stage(f"add {len(pc)} spheres (with periodic copies)")
         try:
-            sphere_tags, pidx = _trimmed_spheres(occ, pc, pr, pidx, (x_max, ly, lz))
+            axes = None
+            if orient_poles and len(r_um):
+                planes = [(0, t_sep), (0, x_max), (1, 0.0), (2, 0.0)]
+                axes, clear = pole_axes(c_um, r_um, planes, (ly, lz))
+                pole_clearance = float(clear.min()) * UM
+                axes = axes[pidx]
+            sphere_tags = _add_spheres(occ, pc, pr, axes)
         except Exception as exc:
-            raise OccMeshError(f"OpenCASCADE trimming of the spheres at the box failed: {exc}") from exc
-        times["trim_s"] = time.perf_counter() - t0
+            raise OccMeshError(f"OpenCASCADE could not make the spheres: {exc}") from exc
+        times["spheres_s"] = time.perf_counter() - t0
         stage("fragment")
         try:
             _, omap = occ.fragment([(3, t) for _, t in boxes], [(3, t) for t in sphere_tags])
             occ.synchronize()
         except Exception as exc:
             raise OccMeshError(f"OpenCASCADE fragment failed: {exc}") from exc
-        times["fragment_s"] = time.perf_counter() - t0 - times["trim_s"]
+        times["fragment_s"] = time.perf_counter() - t0 - times["spheres_s"]
         stage("labels and periodic pairs")
 
         # parents of every fragment volume, from the fragment map (inputs in order)
@@ -347,22 +435,24 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
                 if dim == 3:
                     parents.setdefault(tag, set()).add(kinds[k] if k < n_box else ("sphere", kinds[k]))
         regions: dict[str, list[int]] = {}
-        removed = []
+        outside = []
         for tag, ps in parents.items():
             if "separator" in ps:
                 name = "separator"
             elif "cathode" not in ps:
-                removed.append(tag)
+                outside.append(tag)
                 continue
             else:
                 sp_in = sorted(k for kind, k in (p for p in ps if isinstance(p, tuple)))
                 name = species_names[sp_in[0]] if sp_in else "polymer"
             regions.setdefault(name, []).append(tag)
-        if removed:
-            # the spheres were trimmed to the box before the fragment, so this is at most a
-            # sliver left by OCC's tolerances (removing from the gmsh model is slow at scale)
-            gmsh.model.removeEntities([(3, t) for t in removed], recursive=True)
-        times["label_s"] = time.perf_counter() - t0 - times["trim_s"] - times["fragment_s"]
+        # the pieces of spheres outside the box stay in the model (see _add_spheres); only
+        # the box's volumes and their boundaries are meshed (Mesh.MeshOnlyVisible)
+        inside = [t for tags in regions.values() for t in tags]
+        _show_only(gmsh, [(3, t) for t in inside])
+        inside_surfaces = {s for _, s in gmsh.model.getBoundary([(3, t) for t in inside], combined=False,
+                                                                oriented=False)}
+        times["label_s"] = time.perf_counter() - t0 - times["spheres_s"] - times["fragment_s"]
 
         sides = box_side_surfaces(gmsh, (x_max, ly, lz), eps, names=PATCHES)
         periodic_pairs = []  # (slave surface on ymax/zmax, master on ymin/zmin, affine)
@@ -383,7 +473,7 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
                 if d[j] > 1e-6 * max(ly, lz) or abs(mb[j] - occ.getMass(2, s)) > 1e-6 * max(mb[j], 1e-12):
                     raise OccMeshError(f"periodic mismatch: surface {s} on {a} has no translate on {b}")
                 periodic_pairs.append((sides[b][j], s, affine))
-        times["periodic_s"] = time.perf_counter() - t0 - times["trim_s"] - times["fragment_s"] - times["label_s"]
+        times["periodic_s"] = time.perf_counter() - t0 - times["spheres_s"] - times["fragment_s"] - times["label_s"]
         for name, tags in regions.items():
             gmsh.model.addPhysicalGroup(3, tags, name=name)
         for name in PATCHES:
@@ -397,7 +487,8 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
         gmsh.option.setNumber("Mesh.MshFileVersion", msh_version)
         t1 = time.perf_counter()
         refinement = _generate_periodic(gmsh, periodic_pairs, (ly, lz), eps, passes=presplit_passes,
-                                        repairs=periodic_repairs, stage=stage)
+                                        repairs=periodic_repairs, stage=stage, volumes=inside,
+                                        surfaces=inside_surfaces)
         times["mesh_s"] = time.perf_counter() - t1
         _, tags, _ = gmsh.model.mesh.getElements(3)
         n_tets = int(sum(len(t) for t in tags))
@@ -410,4 +501,4 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
         times["write_s"] = time.perf_counter() - t2
         os.replace(tmp, path)
     times["total_s"] = time.perf_counter() - t0
-    return OccMeshResult(path, n_tets, times, {k: len(v) for k, v in regions.items()}, refinement)
+    return OccMeshResult(path, n_tets, times, {k: len(v) for k, v in regions.items()}, refinement, pole_clearance)

@@ -131,7 +131,8 @@ def attempt(job: dict, arrays: dict, stage=None) -> dict:
                            preserve_volume=False, stage=stage, **opts)
     return {"cleanup": cleanup.__dict__, "volume_restoration": restoration.__dict__,
             "final_cleanup": final.__dict__,
-            "occ": {"tets": res.n_tets, "times": res.times, "periodic_refinement": res.periodic_refinement}}
+            "occ": {"tets": res.n_tets, "times": res.times, "periodic_refinement": res.periodic_refinement,
+                    "pole_clearance_m": res.pole_clearance}}
 
 
 def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, progress=None,

@@ -62,3 +62,13 @@ def pair_periodic(mesh, patch_a: str, patch_b: str, translation, rel_tol: float 
             "matched faces differ in area (non-conformal periodic mesh)"
         )
     return fa, partner
+
+
+def wrap_periodic(values, period: float) -> np.ndarray:
+    """``values`` mapped into [0, period), as scipy's periodic cKDTree requires.
+
+    ``values % period`` alone can return ``period`` itself for values a rounding error below
+    a multiple of it (-1e-16 % 20.0 == 20.0), which cKDTree rejects ("Some input data are
+    greater than the size of the periodic box")."""
+    v = np.mod(np.asarray(values, dtype=np.float64), period)
+    return np.where(v >= period, v - period, v)
