@@ -165,6 +165,7 @@ def test_sphere_pieces_outside_the_box_are_not_meshed(tmp_path):
                            SEP, h=0.8 * UM)
     mesh = read(path, scale=UM)
     assert res.n_tets == mesh.n_cells  # gmsh made no tetrahedra outside the box
+    assert res.n_fragments["outside"] >= 6  # collector cap, 2 + 4 pieces of the periodic images
     lo, hi = mesh.points.min(axis=0), mesh.points.max(axis=0)
     assert lo == pytest.approx([0, 0, 0], abs=1e-12) and hi == pytest.approx(BOX, rel=1e-12)
     assert mesh.cell_volumes.sum() == pytest.approx(np.prod(BOX), rel=1e-9, abs=0)

@@ -58,7 +58,7 @@ class OccMeshResult:
     path: str
     n_tets: int
     times: dict = field(default_factory=dict)
-    n_fragments: dict = field(default_factory=dict)
+    n_fragments: dict = field(default_factory=dict)  # fragment volumes per region, and "outside" (not meshed)
     periodic_refinement: dict = field(default_factory=dict)  # see _generate_periodic
     pole_clearance: float = float("nan")  # [m] smallest distance bound of a sphere pole from the other surfaces (pole_axes)
 
@@ -435,12 +435,12 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
                 if dim == 3:
                     parents.setdefault(tag, set()).add(kinds[k] if k < n_box else ("sphere", kinds[k]))
         regions: dict[str, list[int]] = {}
-        outside = []
+        n_outside = 0
         for tag, ps in parents.items():
             if "separator" in ps:
                 name = "separator"
             elif "cathode" not in ps:
-                outside.append(tag)
+                n_outside += 1
                 continue
             else:
                 sp_in = sorted(k for kind, k in (p for p in ps if isinstance(p, tuple)))
@@ -501,4 +501,5 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
         times["write_s"] = time.perf_counter() - t2
         os.replace(tmp, path)
     times["total_s"] = time.perf_counter() - t0
-    return OccMeshResult(path, n_tets, times, {k: len(v) for k, v in regions.items()}, refinement, pole_clearance)
+    fragments = {k: len(v) for k, v in regions.items()} | {"outside": n_outside}
+    return OccMeshResult(path, n_tets, times, fragments, refinement, pole_clearance)
