@@ -302,7 +302,10 @@ def test_floating_cluster_with_diffusion_limited_faces_keeps_the_solid_solve_reg
         assert -(new.i_if @ model.area_if) == pytest.approx(current, rel=2e-7, abs=0)
         assert gross > 0 and abs(new.i_if[floating] @ model.area_if[floating]) <= 1e-3 * gross
     else:
-        with pytest.raises(StepFailed, match="linear solver"):
+        # the singular solid-potential system either breaks CG down or returns a solution of
+        # ~1e86 that the outer iterations cannot converge from; which of the two depends on
+        # rounding (the CPU: both seen on this project's machines)
+        with pytest.raises(StepFailed, match=r"linear solver|stalled after \d+ \(NRMSD [0-9.]+e\+\d\d"):
             model.step(st, 1.0, current)
 
 
