@@ -274,7 +274,7 @@ def test_floating_cluster_with_diffusion_limited_faces_keeps_the_solid_solve_reg
     faces made the solid-potential matrix singular and CG broke down (nvp39 at t = 2284 s).
     Modelled here by pinning the floating faces' current at its last value with G = 1e-250:
     with the default conductance floor the step converges and the cluster carries no net
-    current; without it the linear solve breaks down."""
+    current; without it the linear solve breaks down or diverges."""
     from ssbfv.solver.linear import AmgCgSolver
 
     mesh = from_labels(floating_cluster_labels(), 1e-6, NAMES, patches=PATCHES, split_tets=False)
