@@ -42,6 +42,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from ..memory import release_freed_memory
 from .generate import box_side_surfaces, gmsh_session
 from .periodic import wrap_periodic
 
@@ -423,6 +424,7 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
             occ.synchronize()
         except Exception as exc:
             raise OccMeshError(f"OpenCASCADE fragment failed: {exc}") from exc
+        release_freed_memory()  # the fragment's temporaries (benchmarks/RESULTS.md: 3.3 GB -> 0.8 GB)
         times["fragment_s"] = time.perf_counter() - t0 - times["spheres_s"]
         stage("labels and periodic pairs")
 
