@@ -38,8 +38,10 @@ class CleanupReport:
     remaining_violations: int
 
 
-def _pairs(centres, radii, box, reach):
-    """Close pairs (i < j) with minimum-image separation vectors (periodic in y, z)."""
+def close_pairs(centres, radii, box, reach):
+    """Pairs of spheres (i < j) whose centres lie within 2 max(radii) + reach of each other,
+    and their minimum-image separation vectors c_j - c_i (periodic in y and z; box =
+    (x_max, Ly, Lz), x not periodic). Returns (pairs (m, 2), d (m, 3))."""
     lx, ly, lz = box
     pts = centres.copy()
     pts[:, 1] = wrap_periodic(pts[:, 1], ly)
@@ -87,7 +89,7 @@ def clean_spheres(centres, radii, species, box, separator_thickness, clearance, 
         n_viol = 0
         move = np.zeros_like(c)
         # rule 1: pairs
-        pairs, d = _pairs(c, r, box, 2 * clearance)
+        pairs, d = close_pairs(c, r, box, 2 * clearance)
         if pairs.size:
             i, j = pairs[:, 0], pairs[:, 1]
             dist = np.linalg.norm(d, axis=1)
