@@ -37,8 +37,8 @@ def release_freed_memory() -> bool:
     C library has no such call (not glibc).
 
     OpenCASCADE's fragment of the reference cell frees ~2.7 GB of temporaries when it ends,
-    but glibc keeps them in the process (resident 3346 MB after the fragment, 665 MB after
-    the trim), and gmsh's meshing then grows on top of them."""
+    but glibc keeps them in the process (seed 4: 3245 MB resident after the fragment, 905 MB
+    after the trim; benchmarks/RESULTS.md), and gmsh's meshing then grows on top of them."""
     name = ctypes.util.find_library("c")
     try:
         trim = ctypes.CDLL(name).malloc_trim if name else None

@@ -11,7 +11,7 @@ fork of a process that holds threads, and no re-import of the caller's script):
 - the child writes ``result.json`` (write-then-rename): the clean-up and meshing details
   and its peak resident memory, or the error it met (type and message);
 - while it works, the child keeps ``stage.json`` (write-then-rename) up to date: the stage
-  it is in (clean-up, volume restoration, final clean-up, trimming, fragment, ..., 3D
+  it is in (clean-up, volume restoration, final clean-up, add spheres, fragment, ..., 3D
   meshing) and when each began, so that progress lines, time-limit and crash messages
   say where the time went;
 - the parent waits at most ``time_limit_s``, then kills the child; a child that dies
