@@ -115,8 +115,6 @@ def write_msh(mesh, path: str | os.PathLike, version: float = 4.1, binary: bool 
     Raises ValueError for an unsupported version or a name that is both a region and a
     patch.
     """
-    import meshio
-
     version = {4.1: "4.1", 2.2: "2.2", "4.1": "4.1", "2.2": "2.2"}.get(version)
     if version is None:
         raise ValueError("version must be 4.1 or 2.2")
@@ -125,19 +123,35 @@ def write_msh(mesh, path: str | os.PathLike, version: float = 4.1, binary: bool 
     if clash:
         raise ValueError(f"write_msh: names {sorted(clash)} are both regions and patches")
     order, vblocks = _volume_blocks(mesh, max_blocks)
-    sblocks = _surface_blocks(mesh)
+    write_msh_blocks(path, mesh.points, mesh.region_names, vblocks, _surface_blocks(mesh), version, binary)
+    return order
 
-    n_reg = len(mesh.region_names)
-    field_data = {name: np.array([i + 1, 3]) for i, name in enumerate(mesh.region_names)}
-    field_data.update({name: np.array([n_reg + i + 1, 2]) for i, name in enumerate(surf_names)})
+
+def write_msh_blocks(path, points, region_names, volume_blocks, surface_blocks, version="4.1",
+                     binary=True) -> None:
+    """Write cells given as blocks (the layout of :func:`write_msh`) to a gmsh .msh file.
+
+    points : (n, 3) coordinates, written as given (any length unit)
+    region_names : physical volume names (tags 1..R)
+    volume_blocks : [(meshio cell type, (k, nodes) int array, region index)], one gmsh
+        entity each
+    surface_blocks : [(name, [(meshio cell type, (k, nodes) int array)])], one physical
+        surface per name (tags R+1..), one entity per array
+    version : "4.1" or "2.2"; binary : binary or ASCII file
+    """
+    import meshio
+
+    n_reg = len(region_names)
+    field_data = {name: np.array([i + 1, 3]) for i, name in enumerate(region_names)}
+    field_data.update({name: np.array([n_reg + i + 1, 2]) for i, (name, _) in enumerate(surface_blocks)})
     cells, physical, geometrical, ent = [], [], [], []
-    for e, (ctype, data, region) in enumerate(vblocks):
+    for e, (ctype, data, region) in enumerate(volume_blocks):
         cells.append(meshio.CellBlock(ctype, data))
         physical.append(np.full(len(data), region + 1, dtype=np.int32))
         geometrical.append(np.full(len(data), e + 1, dtype=np.int32))
         ent.append((3, e + 1, data))
     e = 0
-    for g, (name, parts) in enumerate(sblocks):
+    for g, (name, parts) in enumerate(surface_blocks):
         for ctype, data in parts:
             e += 1
             cells.append(meshio.CellBlock(ctype, data))
@@ -145,11 +159,10 @@ def write_msh(mesh, path: str | os.PathLike, version: float = 4.1, binary: bool 
             geometrical.append(np.full(len(data), e, dtype=np.int32))
             ent.append((2, e, data))
     point_data = {}
-    if version == "4.1":
-        point_data["gmsh:dim_tags"] = _node_entities(mesh.n_points, ent)
-    out = meshio.Mesh(mesh.points, cells, point_data=point_data,
+    if str(version) == "4.1":
+        point_data["gmsh:dim_tags"] = _node_entities(len(points), ent)
+    out = meshio.Mesh(points, cells, point_data=point_data,
                       cell_data={"gmsh:physical": physical, "gmsh:geometrical": geometrical},
                       field_data=field_data)
     with contextlib.redirect_stdout(io.StringIO()):
-        meshio.gmsh.write(os.fspath(path), out, fmt_version=version, binary=binary)
-    return order
+        meshio.gmsh.write(os.fspath(path), out, fmt_version=str(version), binary=binary)
