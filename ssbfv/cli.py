@@ -94,8 +94,10 @@ def _cmd_mesh(args) -> int:
     h = args.h_um * 1e-6 if args.h_um else None
     if h is not None and args.refine != 1.0:
         h /= args.refine
+    occ_options = None if args.spheres_per_slab is None else {"spheres_per_slab": args.spheres_per_slab}
     res = mesh_packing(packing, args.output, h=h, h_rel=args.h_rel / args.refine, routes=routes,
-                       occ_time_limit_s=args.occ_time_limit, log=(lambda *a: None) if args.quiet else print)
+                       occ_time_limit_s=args.occ_time_limit, occ_options=occ_options,
+                       log=(lambda *a: None) if args.quiet else print)
     from .mesh import format_report
 
     if not args.quiet:
@@ -147,6 +149,16 @@ def _cmd_run(args) -> int:
     return 0 if failed == 0 else 1
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -189,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--routes", help="comma-separated routes to try: occ,occ-shifted,occ-fine,voxel")
     me.add_argument("--occ-time-limit", type=_positive_float, metavar="SECONDS",
                     help="stop an OCC route after this wall-clock time and try the next route (default: no limit)")
+    me.add_argument("--spheres-per-slab", type=_non_negative_int, metavar="N",
+                    help="OCC routes: cut the cathode into slabs of about N spheres each, meshed one after the "
+                         "other to bound memory (default 400; 0: one slab); see docs/meshing.md")
     me.add_argument("--quiet", action="store_true")
     me.set_defaults(func=_cmd_mesh)
     r = sub.add_parser("run", help="run a case directory (case.toml): galvanostatic discharge or charge")

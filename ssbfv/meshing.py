@@ -15,7 +15,8 @@ Each OCC attempt runs in its own process (``ssbfv.mesh.occ_worker``) with an opt
 wall-clock limit: a gmsh crash, an out-of-memory kill or a geometry gmsh cannot finish in
 time costs that route only, and the next one is tried.
 
-Every produced mesh is read back, checked (periodic pairing in y and z must succeed, anode
+Every produced mesh is read back, checked (every boundary face must be on a patch, periodic
+pairing in y and z must succeed, anode
 and collector must cover the cross-section, fractions must agree with the packing's voxel
 measurement within 0.01 (active) and 0.02 (filler fraction of the electrolyte) on OCC
 meshes, within 0.03 on voxel meshes, whose fractions depend on the chosen voxel size) and
@@ -33,6 +34,7 @@ import numpy as np
 
 from .mesh import read
 from .mesh.occ import OccMeshError
+from .mesh.mesh import DEFAULT_PATCH
 from .mesh.occ_worker import attempt, run_isolated
 from .mesh.report import mesh_report, write_report
 
@@ -176,6 +178,9 @@ def mesh_packing(packing, path, h=None, h_rel=0.3, routes=ROUTES, clearance_rel=
                                       clearance_rel, occ_options, **occ_kw)
             else:
                 mesh, info = _try_voxel(packing, path, h)
+            if DEFAULT_PATCH in mesh.patch_names:
+                raise OccMeshError(f"{len(mesh.patch_faces(DEFAULT_PATCH))} boundary faces are on no patch: "
+                                   "the mesh is not conformal inside")
             rep = mesh_report(mesh)
             bad = [k for k, p in rep["periodic"].items() if not p["ok"]]
             if bad:

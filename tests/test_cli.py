@@ -63,3 +63,27 @@ def test_mesh_command_occ_time_limit(tmp_path, capsys):
             main(["mesh", str(tmp_path / "p.h5"), "-o", str(out), "--occ-time-limit", bad])
         assert exc.value.code == 2
     assert "--occ-time-limit" in capsys.readouterr().err
+
+
+def test_mesh_command_spheres_per_slab(tmp_path, capsys):
+    """`ssbfv mesh --spheres-per-slab 2` on four spheres: two slabs, one plane between them,
+    and a mesh that passes the route's checks; a negative count is refused."""
+    import json
+
+    import numpy as np
+    import pytest
+
+    from ssbfv.microstructure import Packing
+
+    um = 1e-6
+    centres = np.array([[9.0, 5.0, 5.0], [14.0, 11.0, 9.0], [21.0, 6.0, 12.0], [26.0, 12.0, 4.0]]) * um
+    Packing(centres, np.array([2.5, 2.0, 2.5, 2.0]) * um, [0, 1, 0, 1], ("active", "filler"),
+            (30 * um, 16 * um, 16 * um), 4 * um, seed=3).save(tmp_path / "p.h5")
+    out = tmp_path / "m.msh"
+    assert main(["mesh", str(tmp_path / "p.h5"), "-o", str(out), "--h-um", "1.0", "--routes", "occ",
+                 "--spheres-per-slab", "2", "--quiet"]) == 0
+    rep = json.loads((tmp_path / "m.msh.report.json").read_text())
+    assert rep["route"] == "occ" and len(rep["route_details"]["occ"]["slab_planes_m"]) == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["mesh", str(tmp_path / "p.h5"), "-o", str(out), "--spheres-per-slab", "-1"])
+    assert exc.value.code == 2

@@ -83,8 +83,8 @@ def test_isolated_occ_attempt_gives_the_in_process_mesh(tmp_path, packing):
     assert d_iso["process"]["peak_rss_mb"] > 50 and "process" not in d_inp
     # and the stages it went through, in order, with non-decreasing start times
     names = [name.split(" ")[0] for name, _ in d_iso["stages"]]
-    assert names[:6] == ["clean-up", "volume", "final", "add", "fragment", "labels"]
-    assert names[-2:] == ["periodic", "write"] and set(names[6:-2]) <= {"side"}
+    assert names[:7] == ["clean-up", "volume", "final", "add", "fragment", "import", "labels"]
+    assert names[-3:] == ["periodic", "3D", "write"] and set(names[7:-3]) <= {"side"}
     # the final clean-up (restored radii, half the clearance) leaves no violation
     assert d_iso["final_cleanup"]["remaining_violations"] == 0
     starts = [t for _, t in d_iso["stages"]]
@@ -247,3 +247,44 @@ def test_occ_meshes_of_packings_meet_the_fraction_targets(tmp_path, seed):
     assert abs(fr["filler_of_electrolyte"] - 0.59) <= 0.02
     rest = res.report["route_details"]["volume_restoration"]
     assert rest["after"] == pytest.approx(rest["target"], abs=3e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_occ_meshes_in_slabs_meet_the_same_targets(tmp_path, seed):
+    """A 16 x 16 x 48 um cathode (about 150 spheres) in three slabs of about 50 spheres:
+    one conformal mesh from an OCC route (the route's checks: every boundary face on a
+    patch, periodic pairing, full anode and collector patches, fractions), with the slab
+    planes in the report. Like the reference cell (benchmarks/RESULTS.md), a packing can
+    need the shifted route when HXT fails in a slab (seed 1 here)."""
+    from ssbfv.microstructure import load_spec, pack
+
+    (tmp_path / "s.toml").write_text(nvp_filler_spec(lateral=16.0, cathode=48.0, separator=8.0))
+    packing = pack(load_spec(tmp_path / "s.toml"), seed=seed)
+    res = mesh_packing(packing, tmp_path / "o.msh", routes=("occ", "occ-shifted"),
+                       occ_options={"spheres_per_slab": 50}, log=lambda *a: None)
+    assert len(res.report["route_details"]["occ"]["slab_planes_m"]) == 2
+    assert res.report["route_details"]["final_cleanup"]["remaining_violations"] == 0
+    fr = res.report["fractions"]
+    assert abs(fr["active"] - 0.54) <= 0.01
+    assert abs(fr["filler_of_electrolyte"] - 0.59) <= 0.02
+
+
+def test_a_mesh_with_boundary_faces_inside_is_rejected(tmp_path, monkeypatch):
+    """Without merging the slabs' nodes on a slab plane (the copies of the plane's surface
+    mesh stay apart), the mesh has boundary faces inside the cell; the route check finds
+    them on no patch and rejects the mesh. With the merge the same packing passes."""
+    import numpy as np
+
+    import ssbfv.mesh.occ as occ
+    from ssbfv.microstructure import Packing
+
+    centres = np.array([[9.0, 5.0, 5.0], [14.0, 11.0, 9.0], [21.0, 6.0, 12.0], [26.0, 12.0, 4.0]]) * UM
+    packing = Packing(centres, np.array([2.5, 2.0, 2.5, 2.0]) * UM, [0, 1, 0, 1], ("active", "filler"),
+                      (30 * UM, 16 * UM, 16 * UM), 4 * UM, seed=3)
+    kw = dict(h=1.0 * UM, routes=("occ",), isolate=False, occ_options={"spheres_per_slab": 2}, log=lambda *a: None)
+    res = mesh_packing(packing, tmp_path / "ok.msh", **kw)
+    assert res.report["route_details"]["occ"]["periodic_refinement"]["merged_plane_nodes"] > 0
+    monkeypatch.setattr(occ, "_plane_node_map", lambda gmsh, pairs, lookup, points, tol: np.arange(len(points)))
+    with pytest.raises(RuntimeError, match="boundary faces are on no patch"):
+        mesh_packing(packing, tmp_path / "bad.msh", **kw)

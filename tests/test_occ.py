@@ -320,3 +320,186 @@ def test_pole_axes_clearance_is_the_distance_to_the_nearest_other_surface():
     for i in range(8):
         assert clear[i] >= max(bound(i, d) for d in _fibonacci_hemisphere(64)) - 1e-12
     assert clear.min() > 0.05  # the packing is random, so no pole needs to sit on a curve
+
+
+# --------------------------------------------------------------------------- slabs
+SLAB_CASE = {  # um: spheres across the slab plane x = 17.3, one pair with its neck on it,
+    # one across a periodic side as well
+    "centres": [[16.0, 10.0, 10.0], [19.5, 12.0, 9.0], [15.5, 3.0, 15.0], [18.0, 1.0, 18.5], [24.0, 14.0, 4.0]],
+    "radii": [3.0, 2.0, 2.5, 2.0, 3.0],
+    "species": [0, 1, 0, 1, 0],
+}
+
+
+def _mesh_slabs(tmp_path, name, planes_um):
+    path = tmp_path / name
+    res = mesh_spheres_occ(path, np.asarray(SLAB_CASE["centres"]) * UM, np.asarray(SLAB_CASE["radii"]) * UM,
+                           SLAB_CASE["species"], ("active", "filler"), BOX, SEP, h=0.8 * UM,
+                           slab_planes=[v * UM for v in planes_um])
+    return res, read(path, scale=UM)
+
+
+def test_slabs_give_one_conformal_mesh_with_the_same_regions(tmp_path):
+    """Cutting the cathode at x = 17.3 um into two slabs, fragmented and tetrahedralised one
+    after the other, gives one conformal mesh: every boundary face is on a patch (a node
+    left unmerged on the plane would leave its faces there), the cell volume is exact and
+    the region volumes are those of the single-slab mesh to the faceting error."""
+    one, m1 = _mesh_slabs(tmp_path, "one.msh", [])
+    two, m2 = _mesh_slabs(tmp_path, "two.msh", [17.3])
+    assert two.periodic_refinement["slab_planes_um"] == [17.3]
+    assert two.periodic_refinement["merged_plane_nodes"] > 50
+    for m in (m1, m2):
+        n_boundary = m.n_faces - m.n_internal
+        assert sum(len(m.patch_faces(p)) for p in m.patch_names) == n_boundary
+        assert m.cell_volumes.sum() == pytest.approx(np.prod(BOX), rel=1e-9, abs=0)
+    # no face of the two-slab mesh lies on the plane as a boundary face
+    fc = m2.face_centre[m2.n_internal:]
+    assert not np.any(np.abs(fc[:, 0] - 17.3 * UM) < 1e-3 * UM)
+    # and interior faces do (the plane is meshed once, shared by the slabs' tetrahedra)
+    assert np.count_nonzero(np.abs(m2.face_centre[:m2.n_internal, 0] - 17.3 * UM) < 1e-9 * UM) > 100
+    for region in ("active", "filler", "polymer", "separator"):
+        v1 = m1.cell_volumes[m1.region_cells(region)].sum()
+        v2 = m2.cell_volumes[m2.region_cells(region)].sum()
+        assert v2 == pytest.approx(v1, rel=5e-3), region
+    for a, b, t in (("ymin", "ymax", (0, BOX[1], 0)), ("zmin", "zmax", (0, 0, BOX[2]))):
+        fa, _ = pair_periodic(m2, a, b, t)
+        assert fa.size == len(m2.patch_faces(a))
+
+
+def test_slab_planes_must_lie_inside_the_cathode(tmp_path):
+    for bad in ([4.0], [30.0], [12.0, 12.0]):
+        with pytest.raises(ValueError, match="slab_planes"):
+            _mesh_slabs(tmp_path, "bad.msh", bad)
+
+
+def test_slab_planes_avoid_tangent_spheres_and_necks():
+    from ssbfv.mesh.cleanup import slab_planes
+
+    rng = np.random.default_rng(5)
+    n = 300
+    box = (100 * UM, 20 * UM, 20 * UM)
+    c = np.column_stack([rng.uniform(10 * UM, box[0], n), rng.uniform(0, box[1], n), rng.uniform(0, box[2], n)])
+    r = np.where(rng.random(n) < 0.5, 4.0 * UM, 2.0 * UM)
+    assert slab_planes(c, r, box, 10 * UM, 1) == []
+    planes = slab_planes(c, r, box, 10 * UM, 4)
+    width = 90 * UM / 4
+    assert len(planes) == 3
+    for k, p in enumerate(planes, start=1):
+        assert abs(p - (10 * UM + k * width)) <= 0.25 * width
+    # every plane is further from a tangency with a sphere than the typical spacing of
+    # the tangency positions (x_c +- r: 600 values over 100 um, ~0.17 um apart)
+    bad = np.concatenate([c[:, 0] - r, c[:, 0] + r])
+    gaps = [np.abs(bad - p).min() for p in planes]
+    assert min(gaps) > 0.1 * UM
+    # and a plane placed without the choice (the equal division) comes closer
+    naive = [np.abs(bad - (10 * UM + k * width)).min() for k in (1, 2, 3)]
+    assert min(gaps) > min(naive)
+    with pytest.raises(ValueError):
+        slab_planes(c, r, box, 10 * UM, 0)
+
+
+def test_cleanup_clears_the_extra_planes():
+    c = np.array([[15 * UM, 10 * UM, 10 * UM]])
+    r = np.array([3 * UM])
+    # surface 0.05 um off the plane x = 18.05 um: left alone without it, moved with it
+    _, rep0 = clean_spheres(c, r, [0], BOX, SEP, 0.2 * UM)
+    new, rep1 = clean_spheres(c, r, [0], BOX, SEP, 0.2 * UM, x_planes=[18.05 * UM])
+    assert rep0.moved_spheres == 0 and rep1.moved_spheres == 1 and rep1.remaining_violations == 0
+    assert abs(abs(new[0, 0] - 18.05 * UM) - 3 * UM) >= 0.199 * UM
+
+
+def test_slab_count():
+    from ssbfv.mesh.occ_worker import slab_count
+
+    assert slab_count(1000, 100.0, 8.0, 400) == 3
+    assert slab_count(1000, 100.0, 8.0, None) == slab_count(1000, 100.0, 8.0, 0) == 1
+    assert slab_count(1000, 40.0, 8.0, 100) == 2  # no slab thinner than two diameters
+    assert slab_count(10, 100.0, 8.0, 400) == 1
+    with pytest.raises(ValueError):
+        slab_count(1000, 100.0, 8.0, -5)
+
+
+def test_cleanup_keeps_spheres_off_the_lines_where_planes_meet():
+    """Rule 4: a sphere 0.05 um from tangency with the line x = x_sep, z = 0 (its circle in
+    the separator plane nearly touching z = 0) is moved to at least the clearance; the
+    same sphere away from that line (same distances to each plane on its own) is not."""
+    clr = 0.2 * UM
+    r = np.hypot(2.0, 2.0) - 0.05
+    c = np.array([[SEP / UM + 2.0, 10.0, 2.0]]) * UM
+    new, rep = clean_spheres(c, np.array([r * UM]), [0], BOX, SEP, clr)
+    assert rep.moved_spheres == 1 and rep.remaining_violations == 0
+    d = np.hypot(new[0, 0] - SEP, new[0, 2] - BOX[2] * np.round(new[0, 2] / BOX[2]))
+    assert abs(d - r * UM) >= 0.999 * clr
+    # also across the periodic side: z = Lz - 2 um is the same line
+    c2 = np.array([[SEP / UM + 2.0, 10.0, BOX[2] / UM - 2.0]]) * UM
+    _, rep2 = clean_spheres(c2, np.array([r * UM]), [0], BOX, SEP, clr)
+    assert rep2.moved_spheres == 1
+    # far from the edge (z = 10 um): only the plane rules apply, and they hold
+    c3 = np.array([[SEP / UM + 2.0, 10.0, 10.0]]) * UM
+    _, rep3 = clean_spheres(c3, np.array([r * UM]), [0], BOX, SEP, clr)
+    assert rep3.moved_spheres == 0
+
+
+def test_circle_crossings_of_a_plane():
+    from ssbfv.mesh.cleanup import _circle_crossings
+
+    m = np.array([[2.0, 0.0, 0.0]])
+    u = np.array([[0.0, 0.0, 1.0]])
+    p = _circle_crossings(m, np.array([1.0]), u, 0, 2.5, None) + m[:, None, :]
+    assert sorted(p[0, :, 1]) == pytest.approx([-np.sqrt(0.75), np.sqrt(0.75)])
+    assert p[0, :, 0] == pytest.approx([2.5, 2.5]) and p[0, :, 2] == pytest.approx([0.0, 0.0], abs=1e-12)
+    assert np.all(np.isnan(_circle_crossings(m, np.array([1.0]), u, 0, 3.5, None)))
+    # periodic plane: y = 10 is y = 0 for a period of 10
+    q = _circle_crossings(np.array([[0.0, 9.5, 0.0]]), np.array([1.0]), u, 1, 0.0, 10.0)
+    assert sorted(q[0, :, 0]) == pytest.approx([-np.sqrt(0.75), np.sqrt(0.75)])
+
+
+def test_cleanup_moves_a_neck_that_crosses_a_plane_next_to_an_edge():
+    """Rule 5: the contact circle of two spheres (r = 3 um, 5 um apart along y) crosses the
+    separator plane 0.05 um from z = 0; no other rule is violated. The pair is moved until
+    the crossing is at least the clearance from z = 0."""
+    from ssbfv.mesh.cleanup import _circle_crossings, _neck_circles
+
+    clr = 0.2 * UM
+    dz = np.sqrt(3.0**2 - 2.5**2 - 1.0)
+    c = np.array([[SEP / UM + 1.0, 7.5, dz + 0.05], [SEP / UM + 1.0, 12.5, dz + 0.05]]) * UM
+    r = np.array([3.0, 3.0]) * UM
+
+    def crossing_z(cc):
+        m, rho, u = _neck_circles(cc, r, np.array([0]), np.array([1]), (cc[1] - cc[0])[None])
+        p = _circle_crossings(m, rho, u, 0, SEP, None) + m[:, None, :]
+        z = p[0, :, 2] - BOX[2] * np.round(p[0, :, 2] / BOX[2])
+        return np.abs(z).min()
+
+    assert crossing_z(c) == pytest.approx(0.05 * UM, rel=1e-6)
+    new, rep = clean_spheres(c, r, [0, 0], BOX, SEP, clr)
+    assert rep.moved_spheres == 2 and rep.remaining_violations == 0
+    assert crossing_z(new) >= 0.999 * clr
+
+
+def test_a_slab_where_the_3d_mesher_fails_is_meshed_with_the_fallback(tmp_path, monkeypatch):
+    """If HXT fails on a slab, its volumes are cleared and meshed with gmsh's Delaunay on
+    the same surface mesh; the result is still one conformal mesh, and the report names
+    the slab. With no other algorithm to try, the failure is an OccMeshError."""
+    import gmsh
+
+    real = gmsh.model.mesh.generate
+    calls = []
+
+    def flaky(dim=3):
+        if dim == 3 and gmsh.option.getNumber("Mesh.Algorithm3D") == 10:
+            calls.append(dim)
+            if len(calls) == 2:  # the second slab
+                raise Exception("HXT 3D mesh failed (simulated)")
+        return real(dim)
+
+    monkeypatch.setattr(gmsh.model.mesh, "generate", flaky)
+    res, m = _mesh_slabs(tmp_path, "fb.msh", [17.3])
+    assert res.periodic_refinement["fallback_3d_slabs"] == [2]
+    assert sum(len(m.patch_faces(p)) for p in m.patch_names) == m.n_faces - m.n_internal
+    assert m.cell_volumes.sum() == pytest.approx(np.prod(BOX), rel=1e-9, abs=0)
+    calls.clear()
+    with pytest.raises(OccMeshError, match="simulated"):
+        mesh_spheres_occ(tmp_path / "x.msh", np.asarray(SLAB_CASE["centres"]) * UM,
+                         np.asarray(SLAB_CASE["radii"]) * UM, SLAB_CASE["species"], ("active", "filler"), BOX,
+                         SEP, h=0.8 * UM, slab_planes=[17.3 * UM], fallback3d=10)
