@@ -19,9 +19,10 @@ so volume fractions change by O(clearance / d):
 4. sphere/edge: the distance of a sphere's centre from each line where two of those planes
    meet (an x plane and y = 0 or z = 0; y = 0 and z = 0) must differ from its radius by at
    least clearance: otherwise the circle the sphere cuts from one plane nearly touches the
-   other, and the side surfaces get slivers of faces (seen with a slab plane: gmsh's
-   periodic copy of a z = 0 face failed, "Could not find periodic counterpart of triangle
-   nodes"). A violating sphere is moved straight away from or towards the line.
+   other, and the side surfaces get slivers of faces (with a slab plane, gmsh's periodic
+   copy of a z = 0 face next to such a sphere failed, "Could not find periodic counterpart
+   of triangle nodes", and did not after this rule). A violating sphere is moved straight
+   away from or towards the line.
 5. neck/edge: where the contact circle of an overlapping pair crosses one of those planes,
    it must do so at least clearance from the other plane of each such line (else four
    surfaces meet at nearly one point: on the reference cell such a neck made sliver faces
