@@ -97,6 +97,7 @@ def _cmd_mesh(args) -> int:
     occ_options = None if args.spheres_per_slab is None else {"spheres_per_slab": args.spheres_per_slab}
     res = mesh_packing(packing, args.output, h=h, h_rel=args.h_rel / args.refine, routes=routes,
                        occ_time_limit_s=args.occ_time_limit, occ_options=occ_options,
+                       occ_memory_limit_mb="auto" if args.occ_memory_limit is None else args.occ_memory_limit,
                        log=(lambda *a: None) if args.quiet else print)
     from .mesh import format_report
 
@@ -201,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--routes", help="comma-separated routes to try: occ,occ-shifted,occ-fine,voxel")
     me.add_argument("--occ-time-limit", type=_positive_float, metavar="SECONDS",
                     help="stop an OCC route after this wall-clock time and try the next route (default: no limit)")
+    me.add_argument("--occ-memory-limit", type=_positive_float, metavar="MB",
+                    help="stop an OCC route whose process holds more than this resident memory and try the next "
+                         "route (default: 80 %% of the machine's memory)")
     me.add_argument("--spheres-per-slab", type=_non_negative_int, metavar="N",
                     help="OCC routes: cut the cathode into slabs of about N spheres each, meshed one after the "
                          "other to bound memory (default 400; 0: one slab); see docs/meshing.md")

@@ -62,8 +62,21 @@ def _shifted(centres, box, fraction):
     return c
 
 
+def default_memory_limit_mb(share: float = 0.8) -> float | None:
+    """``share`` of this machine's memory [MB] (MemTotal in /proc/meminfo; None where it
+    cannot be read): the default resident-memory limit of an OCC attempt."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return share * int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def _try_occ(packing, path, centres, h, clearance_rel, occ_options, time_limit_s=None, isolate=True,
-             faceting_compensation=False, progress=None):
+             faceting_compensation=False, progress=None, memory_limit_mb=None):
     job = {"path": os.path.abspath(path), "h": float(h), "clearance": float(clearance_rel * h),
            "faceting_compensation": bool(faceting_compensation),
            "separator_thickness": float(packing.separator_thickness),
@@ -72,7 +85,8 @@ def _try_occ(packing, path, centres, h, clearance_rel, occ_options, time_limit_s
            "measure_voxel": float((packing.spec or {}).get("packing", {}).get("voxel_um", 0.25)) * UM}
     arrays = {"centres": np.asarray(centres, dtype=np.float64), "radii": packing.radii,
               "species": packing.species, "box": packing.box}
-    info = run_isolated(job, arrays, time_limit_s=time_limit_s, progress=progress) if isolate else attempt(job, arrays)
+    info = (run_isolated(job, arrays, time_limit_s=time_limit_s, progress=progress, memory_limit_mb=memory_limit_mb)
+            if isolate else attempt(job, arrays))
     mesh = read(path, scale=UM)
     return mesh, info
 
@@ -129,7 +143,7 @@ def _try_voxel(packing, path, h):
 
 def mesh_packing(packing, path, h=None, h_rel=0.3, routes=ROUTES, clearance_rel=0.25,
                  occ_options=None, occ_time_limit_s=None, isolate=True, faceting_compensation=False,
-                 log=print) -> MeshingResult:
+                 occ_memory_limit_mb="auto", log=print) -> MeshingResult:
     """Mesh a packing into ``path`` (gmsh .msh in µm) and write ``<path>.report.json``.
 
     Parameters
@@ -145,6 +159,8 @@ def mesh_packing(packing, path, h=None, h_rel=0.3, routes=ROUTES, clearance_rel=
         (``ssbfv.mesh.occ_worker.attempt`` says why this is off by default)
     isolate : run each OCC attempt in a child process (``ssbfv.mesh.occ_worker``), so that a
         gmsh crash, an out-of-memory kill or the time limit fails only that route
+    occ_memory_limit_mb : resident memory [MB] at which an isolated OCC attempt is stopped
+        and the next route tried ("auto": 80 % of the machine's memory; None: no limit)
 
     Raises RuntimeError listing every route's failure when none succeeds.
     """
@@ -158,7 +174,13 @@ def mesh_packing(packing, path, h=None, h_rel=0.3, routes=ROUTES, clearance_rel=
         raise ValueError(f"occ_time_limit_s must be > 0 (or None), got {occ_time_limit_s}")
     if occ_time_limit_s is not None and not isolate:
         raise ValueError("a time limit needs isolate=True (the OCC attempt runs in a child process)")
+    if occ_memory_limit_mb == "auto":
+        occ_memory_limit_mb = default_memory_limit_mb()
+    elif occ_memory_limit_mb is not None and not occ_memory_limit_mb > 0:
+        raise ValueError(f"occ_memory_limit_mb must be > 0, 'auto' or None, got {occ_memory_limit_mb}")
     occ_kw = {"time_limit_s": occ_time_limit_s, "isolate": isolate, "faceting_compensation": faceting_compensation}
+    if isolate:
+        occ_kw["memory_limit_mb"] = occ_memory_limit_mb
     attempts = []
     for route in routes:
         t0 = time.perf_counter()

@@ -288,3 +288,22 @@ def test_a_mesh_with_boundary_faces_inside_is_rejected(tmp_path, monkeypatch):
     monkeypatch.setattr(occ, "_plane_node_map", lambda gmsh, pairs, lookup, points, tol: np.arange(len(points)))
     with pytest.raises(RuntimeError, match="boundary faces are on no patch"):
         mesh_packing(packing, tmp_path / "bad.msh", **kw)
+
+
+def test_occ_memory_limit_stops_the_attempt_and_falls_back(tmp_path, packing):
+    """An OCC attempt whose process holds more resident memory than the limit is stopped
+    (a Python interpreter with numpy holds more than 5 MB) and the voxel route meshes; the
+    default limit is 80 % of the machine's memory; a limit that is not positive is refused."""
+    from ssbfv.meshing import default_memory_limit_mb
+
+    path = tmp_path / "m.msh"
+    res = mesh_packing(packing, path, h=1.0 * UM, routes=("occ", "voxel"), occ_memory_limit_mb=5.0,
+                       log=lambda *a: None)
+    first = res.report["attempts"][0]
+    assert first["route"] == "occ" and "memory limit" in first["result"] and "limit 5 MB" in first["result"]
+    assert res.route == "voxel"
+    with open("/proc/meminfo") as f:
+        total_mb = int(next(line for line in f if line.startswith("MemTotal:")).split()[1]) / 1024.0
+    assert default_memory_limit_mb() == pytest.approx(0.8 * total_mb)
+    with pytest.raises(ValueError, match="occ_memory_limit_mb must be > 0"):
+        mesh_packing(packing, path, routes=("occ",), occ_memory_limit_mb=-1.0, log=lambda *a: None)

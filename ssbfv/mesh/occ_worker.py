@@ -161,8 +161,21 @@ def slab_count(n_spheres: int, cathode_thickness: float, max_diameter: float, sp
     return max(1, min(n, thickest))
 
 
+def _rss_mb(pid: int) -> float | None:
+    """Resident memory [MB] of process ``pid`` from /proc (None where it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, progress=None,
-                 progress_interval_s: float = 60.0) -> dict:
+                 progress_interval_s: float = 60.0, memory_limit_mb: float | None = None,
+                 memory_poll_s: float = 1.0) -> dict:
     """Run :func:`attempt` in a child process; return its details (plus ``peak_rss_mb`` and
     ``wall_s`` of the child) or raise OccMeshError for a failure, a crash or the time limit.
 
@@ -174,9 +187,15 @@ def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, pro
     progress : called with the elapsed seconds and the child's stage (text from
         :func:`describe_stages`, "" before the first) every ``progress_interval_s`` while the
         child runs (a long attempt is not silent)
+    memory_limit_mb : resident memory [MB] at which the child is stopped (read from /proc
+        every ``memory_poll_s``; None: no limit). OpenCASCADE's fragment of one packing
+        (357 NVP spheres, benchmarks/RESULTS.md) grew to 23 GB and took the machine's memory
+        with it; the limit turns that into a failed route.
     """
     if time_limit_s is not None and not time_limit_s > 0:
         raise ValueError(f"time_limit_s must be > 0 (or None), got {time_limit_s}")
+    if memory_limit_mb is not None and not memory_limit_mb > 0:
+        raise ValueError(f"memory_limit_mb must be > 0 (or None), got {memory_limit_mb}")
     with tempfile.TemporaryDirectory(prefix="ssbfv_occ_") as d:
         np.savez(os.path.join(d, "input.npz"), **{k: np.asarray(v) for k, v in arrays.items()})
         _write_json(os.path.join(d, "input.json"), job)
@@ -186,6 +205,7 @@ def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, pro
         with open(log_path, "wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "ssbfv.mesh.occ_worker", d], stdout=log,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            last_progress = 0.0
             try:
                 while True:
                     elapsed = time.perf_counter() - t0
@@ -199,12 +219,24 @@ def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, pro
                             raise OccMeshError(f"time limit: the OCC attempt was stopped after {time_limit_s:g} s"
                                                + (f", {where}" if where else ""))
                         wait = left if wait is None else min(wait, left)
+                    if memory_limit_mb is not None:
+                        wait = memory_poll_s if wait is None else min(wait, memory_poll_s)
                     try:
                         proc.wait(timeout=wait)
                         break
                     except subprocess.TimeoutExpired:
                         now = time.perf_counter() - t0
-                        if progress is not None and (time_limit_s is None or now < time_limit_s):
+                        rss = _rss_mb(proc.pid) if memory_limit_mb is not None else None
+                        if rss is not None and rss > memory_limit_mb:
+                            proc.kill()
+                            proc.wait()
+                            where = describe_stages(read_stages(stage_path))
+                            raise OccMeshError(f"memory limit: the OCC attempt was stopped at {rss:.0f} MB resident "
+                                               f"(limit {memory_limit_mb:.0f} MB) after {now:.0f} s"
+                                               + (f", {where}" if where else ""))
+                        if progress is not None and (time_limit_s is None or now < time_limit_s) and \
+                                now - last_progress >= progress_interval_s:
+                            last_progress = now
                             progress(now, describe_stages(read_stages(stage_path)))
             except BaseException:  # KeyboardInterrupt, SystemExit: never leave gmsh running
                 if proc.poll() is None:
