@@ -595,7 +595,7 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
         # holds the previous slabs ran 3x slower: benchmarks/RESULTS.md), written to BREP
         # (the volumes inside the cell only) and imported into the cell's model below
         slabs = []
-        tmpdir = tempfile.mkdtemp(prefix="ssbfv_slabs_", dir=os.path.dirname(os.path.abspath(path)))
+        tmpdir = tempfile.mkdtemp(prefix="ssbfv_slabs_")  # the job directory in an isolated attempt
         try:
             gmsh.option.setNumber("Geometry.OCCExportOnlyVisible", 1)
             for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):

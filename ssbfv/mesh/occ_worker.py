@@ -273,6 +273,9 @@ def main(job_dir: str) -> int:
     with np.load(os.path.join(job_dir, "input.npz")) as z:
         arrays = {k: z[k] for k in z.files}
     out = os.path.join(job_dir, "result.json")
+    # scratch files (the slabs' BREP files) go into the job directory, which the parent
+    # removes even when it has to kill this process
+    tempfile.tempdir = job_dir
     try:
         details = attempt(job, arrays, stage=StageLog(os.path.join(job_dir, "stage.json")))
     except (OccMeshError, ValueError, RuntimeError) as exc:
