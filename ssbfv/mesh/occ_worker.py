@@ -175,7 +175,7 @@ def _rss_mb(pid: int) -> float | None:
 
 def run_isolated(job: dict, arrays: dict, time_limit_s: float | None = None, progress=None,
                  progress_interval_s: float = 60.0, memory_limit_mb: float | None = None,
-                 memory_poll_s: float = 1.0) -> dict:
+                 memory_poll_s: float = 0.2) -> dict:
     """Run :func:`attempt` in a child process; return its details (plus ``peak_rss_mb`` and
     ``wall_s`` of the child) or raise OccMeshError for a failure, a crash or the time limit.
 
