@@ -29,18 +29,22 @@ def gmsh_session(verbose: bool = False, threads: int = 1):
         gmsh.finalize()
 
 
+def surfaces_in_plane(gmsh, axis, value, extent, eps) -> list:
+    """Tags of the surfaces of the current gmsh model that lie in the plane
+    x_axis = value, within ``eps``, inside the box [0, extent]."""
+    lo = [-eps, -eps, -eps]
+    hi = [extent[0] + eps, extent[1] + eps, extent[2] + eps]
+    lo[axis], hi[axis] = value - eps, value + eps
+    return [s for _, s in gmsh.model.getEntitiesInBoundingBox(*lo, *hi, dim=2)]
+
+
 def box_side_surfaces(gmsh, extent, eps, names=("xmin", "xmax", "ymin", "ymax", "zmin", "zmax")) -> dict:
     """Surface tags on the six sides of the box [0, extent] of the current gmsh model,
     {name: [tags]} with names for x = 0, x = Lx, y = 0, y = Ly, z = 0, z = Lz."""
     out = {}
     for k, name in enumerate(names):
         axis, at_max = divmod(k, 2)
-        value = extent[axis] if at_max else 0.0
-        lo = [-eps, -eps, -eps]
-        hi = [extent[0] + eps, extent[1] + eps, extent[2] + eps]
-        lo[axis] = value - eps
-        hi[axis] = value + eps
-        out[name] = [s for _, s in gmsh.model.getEntitiesInBoundingBox(*lo, *hi, dim=2)]
+        out[name] = surfaces_in_plane(gmsh, axis, extent[axis] if at_max else 0.0, extent, eps)
     return out
 
 

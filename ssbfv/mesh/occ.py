@@ -39,7 +39,8 @@ constraints, up to the surfaces.
 Volumes: the slabs are tetrahedralised one after the other (the others hidden), and each
 slab's tetrahedra are taken out of gmsh and cleared before the next; a slab whose 3D mesher
 touched the surface mesh is an error. The nodes the slabs share on a plane (copies, equal
-to rounding) are merged; every one must have exactly one partner.
+to rounding) are merged through gmsh's record of the copy (``getPeriodicNodes``): every
+node of a copy must have one origin, within rounding of it.
 Written by this module (``write.write_msh_blocks``): volumes per region name; surfaces
 ``anode`` (x = 0), ``collector`` (x = x_max), ``ymin``, ``ymax``, ``zmin``, ``zmax``.
 
@@ -63,7 +64,7 @@ from scipy.spatial import cKDTree
 
 from ..memory import release_freed_memory
 from .cleanup import close_pairs
-from .generate import box_side_surfaces, gmsh_session
+from .generate import box_side_surfaces, gmsh_session, surfaces_in_plane
 from .periodic import wrap_periodic
 
 UM = 1e-6
@@ -483,14 +484,6 @@ def _match_translates(gmsh, slaves, masters, shift, tol, what):
     return pairs
 
 
-def _surfaces_on_plane(gmsh, axis, value, extent, eps, among):
-    """Surfaces of ``among`` that lie in the plane x_axis = value of the box [0, extent]."""
-    lo = [-eps, -eps, -eps]
-    hi = [extent[0] + eps, extent[1] + eps, extent[2] + eps]
-    lo[axis], hi[axis] = value - eps, value + eps
-    return sorted(s for _, s in gmsh.model.getEntitiesInBoundingBox(*lo, *hi, dim=2) if s in among)
-
-
 def _plane_node_map(gmsh, plane_pairs, lookup, points, tol):
     """Index map over the surface-mesh nodes (``points``, indexed through ``lookup`` from
     gmsh node tags) that sends every node of a slab-plane copy to the node it was copied
@@ -645,7 +638,8 @@ def mesh_spheres_occ(path, centres, radii, species, species_names, box, separato
         identity = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]
         plane_pairs = []  # (slave, master) surfaces on the slab planes
         for k, xp in enumerate(planes_um):  # slab k + 1's surfaces on the plane copy slab k's
-            on = [_surfaces_on_plane(gmsh, 0, xp, (x_max, ly, lz), eps, slabs[j]["surfaces"]) for j in (k, k + 1)]
+            in_plane = surfaces_in_plane(gmsh, 0, xp, (x_max, ly, lz), eps)
+            on = [sorted(set(in_plane) & slabs[j]["surfaces"]) for j in (k, k + 1)]
             pairs = _match_translates(gmsh, on[1], on[0], [0.0, 0.0, 0.0], 1e-6 * max(ly, lz),
                                       f"slab plane x = {xp:.4f} um")
             periodic_pairs += [(sl, m, identity) for sl, m in pairs]
